@@ -1,0 +1,41 @@
+# casematch — `make help` lists the targets.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install test test-all lint run synth sample clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, from the pinned CPU build: an unpinned torch pulled in later would be a multi-GB CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install casematch with its dev extras
+
+test: $(STAMP) ## run the default test suite (not slow, not model)
+	$(BIN)/pytest
+
+test-all: $(STAMP) ## run every test, slow and model-quality ones included
+	$(BIN)/pytest -m ''
+
+lint: $(STAMP) ## ruff and mypy --strict
+	$(BIN)/ruff check ml service tests
+	$(BIN)/ruff format --check ml service tests
+	$(BIN)/mypy
+
+run: $(STAMP) ## the main job on embedded defaults (for now: generate the full synthetic world)
+	$(BIN)/casematch synth
+
+sample: $(STAMP) ## regenerate the committed test sample in data/synthetic/sample
+	$(BIN)/casematch synth --name sample --cases 2000 --doctors 500 --force
+
+clean: ## remove .venv and the working folder ./var
+	rm -rf $(VENV) var

@@ -1,0 +1,42 @@
+"""Settings of the casematch deployable, read from `CASEMATCH_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where casematch keeps its state. Only entry points (CLI, app factory) construct this."""
+
+    model_config = SettingsConfigDict(env_prefix="CASEMATCH_", env_file=".env", extra="ignore")
+
+    home: Path = Field(
+        default=Path("var"),
+        description="working folder for the database, models and index",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the case store; default: a SQLite file in the home",
+    )
+    mlflow_tracking_uri: str = Field(
+        default="",
+        description="MLflow tracking URI; default: a SQLite MLflow store in the home",
+    )
+    synthetic_dir: Path = Field(
+        default=Path("data/synthetic"),
+        description="folder that holds synthetic worlds, one sub-folder per world",
+    )
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        # Paths become absolute at load time, so a later chdir cannot move the state.
+        self.home = self.home.expanduser().resolve()
+        self.synthetic_dir = self.synthetic_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'casematch.db'}"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        return self

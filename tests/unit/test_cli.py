@@ -1,0 +1,51 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+
+runner = CliRunner()
+COMMANDS = ["synth", "kb", "settings"]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+def test_every_command_explains_itself(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_synth_writes_a_world_and_refuses_to_overwrite_it(tmp_path: Path) -> None:
+    out = tmp_path / "tiny"
+    args = ["synth", "--name", "tiny", "--cases", "120", "--doctors", "40", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rows"]["cases"] == 120 and manifest["rows"]["doctors"] == 40
+    again = runner.invoke(app, args)
+    assert again.exit_code == 1
+    assert "--force" in again.output
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_synth_rejects_bad_sizes() -> None:
+    result = runner.invoke(app, ["synth", "--cases", "0"])
+    assert result.exit_code == 2
+    assert "--cases" in result.output
+
+
+def test_kb_reports_a_broken_file_with_its_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- id: x\n  name_en: [unclosed\n")
+    result = runner.invoke(app, ["kb", str(bad)])
+    assert result.exit_code == 2
+    assert "not valid YAML" in result.output
+
+
+def test_kb_prints_coverage_of_the_real_knowledge_base() -> None:
+    result = runner.invoke(app, ["kb"])
+    assert result.exit_code == 0, result.output
+    assert "pediatric_pulmonology" in result.output
+    assert "specialties with no primary condition: none" in result.output
