@@ -42,11 +42,25 @@ class Taxonomy:
         try:
             return self._by_code[code]
         except KeyError:
-            raise UnknownSpecialtyError(f"specialty {code!r} is not one of the {len(self)} taxonomy codes") from None
+            raise UnknownSpecialtyError(
+                f"specialty {code!r} is not one of the {len(self)} taxonomy codes"
+            ) from None
 
     def index(self, code: str) -> int:
         """Position of `code` in the taxonomy (stable column order for models)."""
         return self.codes.index(self.get(code).code)
+
+    def children(self, code: str) -> tuple[str, ...]:
+        """Codes whose parent is `code` (e.g. the pediatric subspecialties of pediatrics)."""
+        return self._children.get(code, ())
+
+    @cached_property
+    def _children(self) -> dict[str, tuple[str, ...]]:
+        children: dict[str, list[str]] = {}
+        for s in self.specialties:
+            if s.parent:
+                children.setdefault(s.parent, []).append(s.code)
+        return {parent: tuple(codes) for parent, codes in children.items()}
 
     @cached_property
     def _by_code(self) -> dict[str, Specialty]:

@@ -31,8 +31,12 @@ console = Console(stderr=True)
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug messages")] = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug messages")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 class _RichProgress:
@@ -74,12 +78,17 @@ def synth(
     config = WorldConfig(name=name, seed=seed, n_cases=cases, n_doctors=doctors)
     started = time.perf_counter()
     with Progress(
-        TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as bar:
         world = generate_world(config, knowledge, load_taxonomy(), progress=_RichProgress(bar))
     write_world(world, out_dir)
     elapsed = time.perf_counter() - started
-    table = Table(title=f"world {name!r} in {out_dir} ({elapsed:.1f} s)")
+    console.print(f"wrote world {name!r} to {out_dir} in {elapsed:.1f} s")
+    table = Table(title=f"world {name!r}")
     table.add_column("statistic")
     table.add_column("value", justify="right")
     for key, value in world.stats.items():

@@ -23,14 +23,36 @@ import numpy.typing as npt
 
 # Share of doctors' answering attention by local hour (0-23): quiet at night, peaks at lunch and evening.
 HOURLY_ACTIVITY: tuple[float, ...] = (
-    0.15, 0.08, 0.05, 0.04, 0.04, 0.08, 0.30, 0.70, 1.00, 1.00, 0.90, 0.90,
-    1.20, 1.10, 0.90, 0.90, 1.00, 1.00, 1.10, 1.30, 1.40, 1.20, 0.80, 0.40,
+    0.15,
+    0.08,
+    0.05,
+    0.04,
+    0.04,
+    0.08,
+    0.30,
+    0.70,
+    1.00,
+    1.00,
+    0.90,
+    0.90,
+    1.20,
+    1.10,
+    0.90,
+    0.90,
+    1.00,
+    1.00,
+    1.10,
+    1.30,
+    1.40,
+    1.20,
+    0.80,
+    0.40,
 )
 
 
 @dataclass(frozen=True)
 class BehaviourParams:
-    base_rate: float = 0.00045  # answers/hour of a typical, fitting doctor at peak hour; calibrated (README)
+    base_rate: float = 0.00076  # hazard scale per doctor and hour; calibrated to a 1.5 h median (README)
     # The base rate is per doctor of a network of this size and scales as reference / size, so that
     # a small sample world answers as fast as the full one (the network's capacity stays fixed).
     reference_doctors: int = 5_000

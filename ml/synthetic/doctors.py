@@ -14,13 +14,32 @@ from ml.taxonomy import Taxonomy
 
 # Relative head-count of each specialty on the network (default 1.0): generalists dominate.
 SPECIALTY_HEADCOUNT: dict[str, float] = {
-    "family_medicine": 9.0, "internal_medicine": 8.0, "emergency_medicine": 6.0, "pediatrics": 5.0,
-    "general_surgery": 2.5, "obstetrics_gynecology": 2.5, "psychiatry": 2.5, "cardiology": 2.5,
-    "anesthesiology": 2.5, "radiology": 2.0, "neurology": 1.8, "orthopedic_surgery": 2.0,
-    "critical_care": 1.6, "gastroenterology": 1.5, "pulmonology": 1.5, "infectious_disease": 1.3,
-    "geriatrics": 1.3, "dermatology": 1.5, "medical_oncology": 1.5, "nephrology": 1.2,
-    "endocrinology": 1.2, "rheumatology": 1.0, "urology": 1.2, "ophthalmology": 1.2,
-    "otolaryngology": 1.2, "hematology": 1.0,
+    "family_medicine": 9.0,
+    "internal_medicine": 8.0,
+    "emergency_medicine": 6.0,
+    "pediatrics": 5.0,
+    "general_surgery": 2.5,
+    "obstetrics_gynecology": 2.5,
+    "psychiatry": 2.5,
+    "cardiology": 2.5,
+    "anesthesiology": 2.5,
+    "radiology": 2.0,
+    "neurology": 1.8,
+    "orthopedic_surgery": 2.0,
+    "critical_care": 1.6,
+    "gastroenterology": 1.5,
+    "pulmonology": 1.5,
+    "infectious_disease": 1.3,
+    "geriatrics": 1.3,
+    "dermatology": 1.5,
+    "medical_oncology": 1.5,
+    "nephrology": 1.2,
+    "endocrinology": 1.2,
+    "rheumatology": 1.0,
+    "urology": 1.2,
+    "ophthalmology": 1.2,
+    "otolaryngology": 1.2,
+    "hematology": 1.0,
 }
 GENERALISTS_ADULT = frozenset({"family_medicine", "internal_medicine", "emergency_medicine"})
 GENERALISTS_CHILD = frozenset({"pediatrics", "family_medicine", "emergency_medicine"})
@@ -59,7 +78,7 @@ class Doctors:
 def specialty_fit(doctor_specialties: list[str], condition: Condition, taxonomy: Taxonomy) -> float:
     """How well a doctor with these specialties fits a case of `condition` (see the FIT_ constants)."""
     primary = taxonomy.get(condition.primary_specialty)
-    related = {primary.parent} | {s.code for s in taxonomy.specialties if s.parent == primary.code}
+    related = {primary.parent, *taxonomy.children(primary.code)}
     generalists = GENERALISTS_CHILD if condition.age_max <= PEDIATRIC_AGE_MAX else GENERALISTS_ADULT
     best = FIT_OTHER
     for code in doctor_specialties:
@@ -93,7 +112,8 @@ def generate_doctors(
     taxonomy: Taxonomy,
     start: datetime,
     rng: np.random.Generator,
-) -> Doctors:
+) -> tuple[Doctors, npt.NDArray[np.float32]]:
+    """The doctors, and their specialty fit to every condition (shape (doctors, conditions))."""
     codes = list(taxonomy.codes)
     headcount = np.array([SPECIALTY_HEADCOUNT.get(c, 0.7) for c in codes])
     headcount /= headcount.sum()
@@ -131,7 +151,7 @@ def generate_doctors(
         interests.append(declared)
 
     joined_days = rng.integers(30, 3 * 365, size=n_doctors)
-    return Doctors(
+    doctors = Doctors(
         doctor_id=[f"d{i + 1:05d}" for i in range(n_doctors)],
         country=countries,
         timezone=zones,
@@ -145,6 +165,7 @@ def generate_doctors(
         skill=skill,
         favourite_conditions=favourites,
     )
+    return doctors, fits
 
 
 def _draw_specialties(
@@ -154,7 +175,7 @@ def _draw_specialties(
     if rng.random() >= 0.3:
         return [first]
     parent = taxonomy.get(first).parent
-    children = [s.code for s in taxonomy.specialties if s.parent == first]
+    children = taxonomy.children(first)
     if parent and rng.random() < 0.5:
         second = parent
     elif children and rng.random() < 0.6:

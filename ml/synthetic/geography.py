@@ -22,26 +22,64 @@ class Country:
 
 # A US-heavy English network with a large Spanish-speaking minority (about 30% of posts).
 COUNTRIES: tuple[Country, ...] = (
-    Country("US", 0.34, "en", 0.12, "us", (
-        ("America/New_York", 0.45), ("America/Chicago", 0.30),
-        ("America/Denver", 0.07), ("America/Los_Angeles", 0.18),
-    )),
+    Country(
+        "US",
+        0.34,
+        "en",
+        0.12,
+        "us",
+        (
+            ("America/New_York", 0.45),
+            ("America/Chicago", 0.30),
+            ("America/Denver", 0.07),
+            ("America/Los_Angeles", 0.18),
+        ),
+    ),
     Country("GB", 0.12, "en", 0.04, "uk", (("Europe/London", 1.0),)),
-    Country("CA", 0.08, "en", 0.05, "us", (
-        ("America/Toronto", 0.55), ("America/Vancouver", 0.20), ("America/Edmonton", 0.12),
-        ("America/Halifax", 0.08), ("America/Winnipeg", 0.05),
-    )),
-    Country("AU", 0.07, "en", 0.03, "uk", (
-        ("Australia/Sydney", 0.35), ("Australia/Melbourne", 0.30), ("Australia/Brisbane", 0.18),
-        ("Australia/Perth", 0.10), ("Australia/Adelaide", 0.07),
-    )),
+    Country(
+        "CA",
+        0.08,
+        "en",
+        0.05,
+        "us",
+        (
+            ("America/Toronto", 0.55),
+            ("America/Vancouver", 0.20),
+            ("America/Edmonton", 0.12),
+            ("America/Halifax", 0.08),
+            ("America/Winnipeg", 0.05),
+        ),
+    ),
+    Country(
+        "AU",
+        0.07,
+        "en",
+        0.03,
+        "uk",
+        (
+            ("Australia/Sydney", 0.35),
+            ("Australia/Melbourne", 0.30),
+            ("Australia/Brisbane", 0.18),
+            ("Australia/Perth", 0.10),
+            ("Australia/Adelaide", 0.07),
+        ),
+    ),
     Country("ZA", 0.05, "en", 0.02, "uk", (("Africa/Johannesburg", 1.0),)),
     Country("IE", 0.03, "en", 0.04, "uk", (("Europe/Dublin", 1.0),)),
     Country("NZ", 0.02, "en", 0.03, "uk", (("Pacific/Auckland", 1.0),)),
-    Country("MX", 0.15, "es", 0.35, "us", (
-        ("America/Mexico_City", 0.80), ("America/Monterrey", 0.10),
-        ("America/Tijuana", 0.06), ("America/Cancun", 0.04),
-    )),
+    Country(
+        "MX",
+        0.15,
+        "es",
+        0.35,
+        "us",
+        (
+            ("America/Mexico_City", 0.80),
+            ("America/Monterrey", 0.10),
+            ("America/Tijuana", 0.06),
+            ("America/Cancun", 0.04),
+        ),
+    ),
     Country("ES", 0.14, "es", 0.40, "uk", (("Europe/Madrid", 0.95), ("Atlantic/Canary", 0.05))),
 )
 

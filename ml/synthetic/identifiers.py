@@ -23,11 +23,30 @@ NATIONAL_ID = "NATIONAL_ID"
 KINDS = (NAME, DATE_OF_BIRTH, PHONE, EMAIL, ADDRESS, RECORD_NUMBER, NATIONAL_ID)
 
 _FAKER_LOCALE = {
-    "US": "en_US", "CA": "en_CA", "GB": "en_GB", "IE": "en_IE", "AU": "en_AU",
-    "NZ": "en_NZ", "ZA": "en_GB", "MX": "es_MX", "ES": "es_ES",
+    "US": "en_US",
+    "CA": "en_CA",
+    "GB": "en_GB",
+    "IE": "en_IE",
+    "AU": "en_AU",
+    "NZ": "en_NZ",
+    "ZA": "en_GB",
+    "MX": "es_MX",
+    "ES": "es_ES",
 }
-_MONTHS_ES = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
-              "septiembre", "octubre", "noviembre", "diciembre")
+_MONTHS_ES = (
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +107,7 @@ class IdentifierFactory:
             EMAIL: fake.free_email(),
             ADDRESS: fake.address().replace("\n", ", "),
             RECORD_NUMBER: str(rng.integers(1_000_000, 99_999_999)),
-            NATIONAL_ID: _national_id(fake, country),
+            NATIONAL_ID: _national_id(fake, country, birth=birth, sex=patient_sex, rng=rng),
         }
         writers = _SPANISH if language == "es" else _ENGLISH
         choice = writers[int(rng.integers(len(writers)))]
@@ -109,11 +128,46 @@ def _format_date(day: datetime, country: str, language: str, rng: np.random.Gene
     return day.strftime("%d/%m/%Y" if style == 1 else "%d.%m.%Y")
 
 
-def _national_id(fake: Faker, country: str) -> str:
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+_CURP_STATES = (
+    "AS",
+    "BC",
+    "CH",
+    "CL",
+    "DF",
+    "GR",
+    "GT",
+    "JC",
+    "MC",
+    "MN",
+    "NL",
+    "OC",
+    "PL",
+    "QT",
+    "SP",
+    "VZ",
+    "YN",
+)
+_CONSONANTS = "BCDFGHJKLMNPQRSTVWXYZ"
+
+
+def _national_id(fake: Faker, country: str, *, birth: datetime, sex: str, rng: np.random.Generator) -> str:
+    # Spanish and Mexican ids are built here: Faker's es_ES/es_MX providers draw from the global
+    # `random` module, which would break the world's determinism.
     if country == "ES":
-        return str(fake.nif() if fake.random.random() < 0.7 else fake.nie())
+        number = int(rng.integers(0, 100_000_000))
+        if rng.random() < 0.7:
+            return f"{number:08d}{_DNI_LETTERS[number % 23]}"  # DNI
+        prefix = int(rng.integers(0, 3))
+        body = number % 10_000_000
+        return f"{'XYZ'[prefix]}{body:07d}{_DNI_LETTERS[(prefix * 10_000_000 + body) % 23]}"  # NIE
     if country == "MX":
-        return str(fake.curp())
+        letters = "".join(chr(ord("A") + int(rng.integers(26))) for _ in range(4))
+        state = _CURP_STATES[int(rng.integers(len(_CURP_STATES)))]
+        inner = "".join(_CONSONANTS[int(rng.integers(len(_CONSONANTS)))] for _ in range(3))
+        century = "0" if birth.year < 2000 else "A"
+        sex_letter = "H" if sex == "M" else "M"
+        return f"{letters}{birth:%y%m%d}{sex_letter}{state}{inner}{century}{int(rng.integers(10))}"
     if country in ("US", "CA", "GB"):
         return str(fake.ssn())
     return ""
@@ -146,7 +200,13 @@ def _en_address(v: _Values, country: str) -> _Sentence:
 
 
 def _en_insurance(v: _Values, country: str) -> _Sentence:
-    s = _Sentence().say("For the referral: ").put(NAME, v[NAME]).say(", born ").put(DATE_OF_BIRTH, v[DATE_OF_BIRTH])
+    s = (
+        _Sentence()
+        .say("For the referral: ")
+        .put(NAME, v[NAME])
+        .say(", born ")
+        .put(DATE_OF_BIRTH, v[DATE_OF_BIRTH])
+    )
     if v[NATIONAL_ID]:
         s.say(f", {_label(country, NATIONAL_ID)} ").put(NATIONAL_ID, v[NATIONAL_ID])
     return s.say(", tel ").put(PHONE, v[PHONE]).say(".")
@@ -170,7 +230,13 @@ def _es_address(v: _Values, country: str) -> _Sentence:
 
 
 def _es_birth(v: _Values, country: str) -> _Sentence:
-    s = _Sentence().say("Se trata de ").put(NAME, v[NAME]).say(", nacido/a el ").put(DATE_OF_BIRTH, v[DATE_OF_BIRTH])
+    s = (
+        _Sentence()
+        .say("Se trata de ")
+        .put(NAME, v[NAME])
+        .say(", nacido/a el ")
+        .put(DATE_OF_BIRTH, v[DATE_OF_BIRTH])
+    )
     return s.say(f" ({_label(country, RECORD_NUMBER)} ").put(RECORD_NUMBER, v[RECORD_NUMBER]).say(").")
 
 

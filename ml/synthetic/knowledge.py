@@ -43,7 +43,9 @@ _STATED_AGE = re.compile(
     r"|reci[eé]n nacid[oa])\s+(de\s+)?\d{1,3}\s*(a[nñ]os|meses|d[ií]as|semanas|a\b)",
     re.IGNORECASE,
 )
-_GENDERED_EN = re.compile(r"\b(he|she|his|her|hers|him|man|woman|boy|girl|male|female|gentleman|lady)\b", re.I)
+_GENDERED_EN = re.compile(
+    r"\b(he|she|his|her|hers|him|man|woman|boy|girl|male|female|gentleman|lady)\b", re.I
+)
 
 
 class Presentation(BaseModel):
@@ -150,6 +152,14 @@ class Condition(BaseModel):
             raise ValueError("primary specialty repeated among secondary specialties")
         if self.age_min > self.age_max:
             raise ValueError(f"age_min {self.age_min} > age_max {self.age_max}")
+        for presentation in self.presentations:
+            low = presentation.age_min if presentation.age_min is not None else self.age_min
+            high = presentation.age_max if presentation.age_max is not None else self.age_max
+            if low < self.age_min or high > self.age_max:
+                raise ValueError(
+                    f"a {presentation.locale} presentation's ages {low}-{high} leave the condition's band "
+                    f"{self.age_min}-{self.age_max}"
+                )
         locales = Counter(p.locale for p in self.presentations)
         if locales["en"] < 2 or locales["es-ES"] < 1 or locales["es-MX"] < 1:
             raise ValueError(f"need >=2 en, >=1 es-ES and >=1 es-MX presentations, got {dict(locales)}")

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from ml.synthetic.behaviour import BehaviourParams, BehaviourSimulator, DoctorState
-from ml.synthetic.doctors import PEDIATRIC_AGE_MAX, Doctors, fit_matrix, generate_doctors
+from ml.synthetic.doctors import PEDIATRIC_AGE_MAX, Doctors, generate_doctors
 from ml.synthetic.geography import COUNTRY_BY_CODE, TIMEZONES, spanish_locale, utc_offsets_by_day
 from ml.synthetic.identifiers import IdentifierFactory
 from ml.synthetic.knowledge import Condition, KnowledgeBase, Presentation
@@ -28,11 +28,37 @@ from ml.taxonomy import Taxonomy
 logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1"
+SYNTHETIC_DIR = Path(__file__).resolve().parents[2] / "data" / "synthetic"
+SAMPLE_DIR = SYNTHETIC_DIR / "sample"  # the committed test world
 RARITY_WEIGHT = {"common": 1.0, "uncommon": 0.5, "rare": 0.2, "very_rare": 0.08}
 # Posting time of day (author's local hour): mostly working hours, some evening.
 POSTING_BY_HOUR = np.array(
-    [0.1, 0.05, 0.03, 0.03, 0.05, 0.1, 0.3, 0.7, 1.0, 1.1, 1.1, 1.0,
-     1.0, 1.1, 1.1, 1.0, 0.9, 0.8, 0.7, 0.7, 0.7, 0.6, 0.4, 0.2]
+    [
+        0.1,
+        0.05,
+        0.03,
+        0.03,
+        0.05,
+        0.1,
+        0.3,
+        0.7,
+        1.0,
+        1.1,
+        1.1,
+        1.0,
+        1.0,
+        1.1,
+        1.1,
+        1.0,
+        0.9,
+        0.8,
+        0.7,
+        0.7,
+        0.7,
+        0.6,
+        0.4,
+        0.2,
+    ]
 )
 TABLES = ("doctors", "doctors_latent", "cases", "case_labels", "identifiers", "answers", "resolutions")
 
@@ -48,10 +74,13 @@ class WorldConfig(BaseModel):
     n_doctors: int = Field(default=5_000, ge=20)
     start: date = date(2025, 1, 1)
     days: int = Field(default=365, ge=1)
-    identifier_rate: float = Field(default=0.2, ge=0, le=1, description="share of cases with planted identifiers")
+    identifier_rate: float = Field(
+        default=0.2, ge=0, le=1, description="share of cases with planted identifiers"
+    )
     leak_rate: float = Field(default=0.07, ge=0, le=1, description="share of posts that name the diagnosis")
-    spanish_from_bilingual: float = Field(default=0.25, ge=0, le=1,
-                                          description="share of posts in Spanish by bilingual doctors outside ES/MX")
+    spanish_from_bilingual: float = Field(
+        default=0.25, ge=0, le=1, description="share of posts in Spanish by bilingual doctors outside ES/MX"
+    )
 
 
 class Progress(Protocol):
@@ -95,10 +124,11 @@ def generate_world(
     conditions = kb.conditions
 
     progress.stage("doctors", 1)
-    doctors = generate_doctors(config.n_doctors, conditions=conditions, taxonomy=taxonomy, start=start, rng=rng)
+    doctors, fits = generate_doctors(
+        config.n_doctors, conditions=conditions, taxonomy=taxonomy, start=start, rng=rng
+    )
     progress.advance()
     styles = _author_styles(doctors, rng)
-    fits = fit_matrix(doctors.specialties, conditions, taxonomy)
     offsets = utc_offsets_by_day(start, config.days + 4)
 
     posted = _post_cases(config, doctors, conditions, fits, offsets, rng)
@@ -106,18 +136,52 @@ def generate_world(
     planter = IdentifierFactory()
     simulator = BehaviourSimulator(BehaviourParams(), _doctor_state(doctors, fits, conditions), offsets, rng)
 
-    case_rows: dict[str, list[object]] = {k: [] for k in (
-        "case_id", "title", "body", "language", "locale", "country", "author_id",
-        "patient_age", "patient_sex", "created_at")}
-    label_rows: dict[str, list[object]] = {k: [] for k in (
-        "case_id", "condition_id", "diagnosis_en", "diagnosis_es", "primary_specialty", "specialties",
-        "urgency", "rarity", "presentation_index", "states_diagnosis")}
+    case_rows: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "case_id",
+            "title",
+            "body",
+            "language",
+            "locale",
+            "country",
+            "author_id",
+            "patient_age",
+            "patient_sex",
+            "created_at",
+        )
+    }
+    label_rows: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "case_id",
+            "condition_id",
+            "diagnosis_en",
+            "diagnosis_es",
+            "primary_specialty",
+            "specialties",
+            "urgency",
+            "rarity",
+            "presentation_index",
+            "states_diagnosis",
+        )
+    }
     span_rows: dict[str, list[object]] = {k: [] for k in ("case_id", "field", "start", "end", "kind", "text")}
-    answer_rows: dict[str, list[object]] = {k: [] for k in (
-        "answer_id", "case_id", "doctor_id", "created_at", "accepted")}
-    resolution_rows: dict[str, list[object]] = {k: [] for k in (
-        "case_id", "resolved_at", "diagnosis", "condition_id", "accepted_answer_id", "accepted_doctor_id",
-        "specialties")}
+    answer_rows: dict[str, list[object]] = {
+        k: [] for k in ("answer_id", "case_id", "doctor_id", "created_at", "accepted")
+    }
+    resolution_rows: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "case_id",
+            "resolved_at",
+            "diagnosis",
+            "condition_id",
+            "accepted_answer_id",
+            "accepted_doctor_id",
+            "specialties",
+        )
+    }
     first_answer_hours: list[float] = []
 
     progress.stage("cases", len(posted))
@@ -129,42 +193,83 @@ def generate_world(
         identifiers = None
         if rng.random() < config.identifier_rate:
             identifiers = planter.plant(
-                country=author_country, language=case.language, patient_sex=case.patient.sex,
-                patient_age=case.patient.age, created_at=created_at, rng=rng,
+                country=author_country,
+                language=case.language,
+                patient_sex=case.patient.sex,
+                patient_age=case.patient.age,
+                created_at=created_at,
+                rng=rng,
             )
         style = _style_for(styles, case.author, case.locale)
         written = writer.write(
             condition, condition.presentations[case.presentation], case.patient, style, rng, identifiers
         )
-        _append(case_rows, case_id=case_id, title=written.title, body=written.body, language=case.language,
-                locale=_display_locale(case.locale, author_country), country=author_country,
-                author_id=doctors.doctor_id[case.author], patient_age=round(case.patient.age, 2),
-                patient_sex=case.patient.sex, created_at=created_at)
-        _append(label_rows, case_id=case_id, condition_id=condition.id, diagnosis_en=condition.name_en,
-                diagnosis_es=condition.name_es, primary_specialty=condition.primary_specialty,
-                specialties=condition.specialties, urgency=condition.urgency, rarity=condition.rarity,
-                presentation_index=case.presentation, states_diagnosis=written.states_diagnosis)
+        _append(
+            case_rows,
+            case_id=case_id,
+            title=written.title,
+            body=written.body,
+            language=case.language,
+            locale=_display_locale(case.locale, author_country),
+            country=author_country,
+            author_id=doctors.doctor_id[case.author],
+            patient_age=round(case.patient.age, 2),
+            patient_sex=case.patient.sex,
+            created_at=created_at,
+        )
+        _append(
+            label_rows,
+            case_id=case_id,
+            condition_id=condition.id,
+            diagnosis_en=condition.name_en,
+            diagnosis_es=condition.name_es,
+            primary_specialty=condition.primary_specialty,
+            specialties=condition.specialties,
+            urgency=condition.urgency,
+            rarity=condition.rarity,
+            presentation_index=case.presentation,
+            states_diagnosis=written.states_diagnosis,
+        )
         for span in written.body_spans:
-            _append(span_rows, case_id=case_id, field="body", start=span.start, end=span.end, kind=span.kind,
-                    text=written.body[span.start : span.end])
+            _append(
+                span_rows,
+                case_id=case_id,
+                field="body",
+                start=span.start,
+                end=span.end,
+                kind=span.kind,
+                text=written.body[span.start : span.end],
+            )
 
         outcome = simulator.simulate(
-            posted_hours=case.posted_hours, condition=case.condition, language=case.language, author=case.author
+            posted_hours=case.posted_hours,
+            condition=case.condition,
+            language=case.language,
+            author=case.author,
         )
         if outcome.answers:
             first_answer_hours.append(outcome.answers[0].hours_after_post)
         for k, answer in enumerate(outcome.answers):
-            _append(answer_rows, answer_id=f"{case_id}-a{k + 1}", case_id=case_id,
-                    doctor_id=doctors.doctor_id[answer.doctor],
-                    created_at=created_at + timedelta(hours=answer.hours_after_post),
-                    accepted=k == outcome.accepted)
+            _append(
+                answer_rows,
+                answer_id=f"{case_id}-a{k + 1}",
+                case_id=case_id,
+                doctor_id=doctors.doctor_id[answer.doctor],
+                created_at=created_at + timedelta(hours=answer.hours_after_post),
+                accepted=k == outcome.accepted,
+            )
         if outcome.accepted is not None and outcome.resolved_hours_after_post is not None:
             accepted = outcome.answers[outcome.accepted]
-            _append(resolution_rows, case_id=case_id,
-                    resolved_at=created_at + timedelta(hours=outcome.resolved_hours_after_post),
-                    diagnosis=condition.name_es if case.language == "es" else condition.name_en,
-                    condition_id=condition.id, accepted_answer_id=f"{case_id}-a{outcome.accepted + 1}",
-                    accepted_doctor_id=doctors.doctor_id[accepted.doctor], specialties=condition.specialties)
+            _append(
+                resolution_rows,
+                case_id=case_id,
+                resolved_at=created_at + timedelta(hours=outcome.resolved_hours_after_post),
+                diagnosis=condition.name_es if case.language == "es" else condition.name_en,
+                condition_id=condition.id,
+                accepted_answer_id=f"{case_id}-a{outcome.accepted + 1}",
+                accepted_doctor_id=doctors.doctor_id[accepted.doctor],
+                specialties=condition.specialties,
+            )
         progress.advance()
 
     tables = {
@@ -237,19 +342,32 @@ def _post_cases(
         author = int(authors[i])
         language, locale = _case_language(doctors, author, config, rng)
         # Pediatric doctors post children; others mostly adults; nobody posts much from their own field.
-        treats_children = any(s == "pediatrics" or s.startswith(("pediatric_", "neonat")) for s in doctors.specialties[author])
+        treats_children = any(
+            s == "pediatrics" or s.startswith(("pediatric_", "neonat")) for s in doctors.specialties[author]
+        )
         weights = rarity * np.where(pediatric if treats_children else adult, 4.0, 1.0)
         weights = weights * np.where(fits[author] >= 1.0, 0.3, 1.0)
         condition_index = int(rng.choice(len(conditions), p=weights / weights.sum()))
         condition = conditions[condition_index]
         presentation = _choose_presentation(condition, locale, rng)
-        cases.append(_PostedCase(author, float(posted_hours[i]), language, locale, condition_index, presentation,
-                                 _draw_patient(condition, condition.presentations[presentation], rng)))
+        cases.append(
+            _PostedCase(
+                author,
+                float(posted_hours[i]),
+                language,
+                locale,
+                condition_index,
+                presentation,
+                _draw_patient(condition, condition.presentations[presentation], rng),
+            )
+        )
     cases.sort(key=lambda c: c.posted_hours)
     return cases
 
 
-def _case_language(doctors: Doctors, author: int, config: WorldConfig, rng: np.random.Generator) -> tuple[str, str]:
+def _case_language(
+    doctors: Doctors, author: int, config: WorldConfig, rng: np.random.Generator
+) -> tuple[str, str]:
     country = COUNTRY_BY_CODE[doctors.country[author]]
     if country.language == "es":
         return "es", spanish_locale(country.code)
@@ -262,7 +380,11 @@ def _choose_presentation(condition: Condition, locale: str, rng: np.random.Gener
     """A presentation in the author's locale; a Spanish author now and then uses the other Spanish one."""
     own = [i for i, p in enumerate(condition.presentations) if p.locale == locale]
     if locale.startswith("es") and rng.random() < 0.2:
-        own = [i for i, p in enumerate(condition.presentations) if p.locale.startswith("es") and p.locale != locale]
+        own = [
+            i
+            for i, p in enumerate(condition.presentations)
+            if p.locale.startswith("es") and p.locale != locale
+        ]
     return own[int(rng.integers(len(own)))]
 
 
@@ -314,7 +436,9 @@ def _style_for(styles: _Styles, author: int, locale: str) -> AuthorStyle:
     )
 
 
-def _doctor_state(doctors: Doctors, fits: npt.NDArray[np.float32], conditions: tuple[Condition, ...]) -> DoctorState:
+def _doctor_state(
+    doctors: Doctors, fits: npt.NDArray[np.float32], conditions: tuple[Condition, ...]
+) -> DoctorState:
     column = {c.id: j for j, c in enumerate(conditions)}
     favourite = np.zeros(fits.shape, dtype=bool)
     for i, ids in enumerate(doctors.favourite_conditions):
@@ -334,38 +458,88 @@ def _doctor_state(doctors: Doctors, fits: npt.NDArray[np.float32], conditions: t
 
 _TS = pa.timestamp("ms", tz="UTC")
 _STRINGS = pa.list_(pa.string())
-CASES_SCHEMA = pa.schema([
-    ("case_id", pa.string()), ("title", pa.string()), ("body", pa.string()), ("language", pa.string()),
-    ("locale", pa.string()), ("country", pa.string()), ("author_id", pa.string()),
-    ("patient_age", pa.float32()), ("patient_sex", pa.string()), ("created_at", _TS),
-])
-LABELS_SCHEMA = pa.schema([
-    ("case_id", pa.string()), ("condition_id", pa.string()), ("diagnosis_en", pa.string()),
-    ("diagnosis_es", pa.string()), ("primary_specialty", pa.string()), ("specialties", _STRINGS),
-    ("urgency", pa.string()), ("rarity", pa.string()), ("presentation_index", pa.int16()),
-    ("states_diagnosis", pa.bool_()),
-])
-IDENTIFIERS_SCHEMA = pa.schema([
-    ("case_id", pa.string()), ("field", pa.string()), ("start", pa.int32()), ("end", pa.int32()),
-    ("kind", pa.string()), ("text", pa.string()),
-])
-ANSWERS_SCHEMA = pa.schema([
-    ("answer_id", pa.string()), ("case_id", pa.string()), ("doctor_id", pa.string()), ("created_at", _TS),
-    ("accepted", pa.bool_()),
-])
-RESOLUTIONS_SCHEMA = pa.schema([
-    ("case_id", pa.string()), ("resolved_at", _TS), ("diagnosis", pa.string()), ("condition_id", pa.string()),
-    ("accepted_answer_id", pa.string()), ("accepted_doctor_id", pa.string()), ("specialties", _STRINGS),
-])
-DOCTORS_SCHEMA = pa.schema([
-    ("doctor_id", pa.string()), ("country", pa.string()), ("timezone", pa.string()), ("languages", _STRINGS),
-    ("specialties", _STRINGS), ("interests", _STRINGS), ("joined_at", _TS),
-])
-LATENT_SCHEMA = pa.schema([
-    ("doctor_id", pa.string()), ("answer_activity", pa.float64()), ("post_activity", pa.float64()),
-    ("speed", pa.float64()), ("skill", pa.float64()), ("favourite_conditions", _STRINGS),
-    ("shorthand_rate", pa.float64()), ("typo_rate", pa.float64()), ("drops_accents", pa.bool_()),
-])
+CASES_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("title", pa.string()),
+        ("body", pa.string()),
+        ("language", pa.string()),
+        ("locale", pa.string()),
+        ("country", pa.string()),
+        ("author_id", pa.string()),
+        ("patient_age", pa.float32()),
+        ("patient_sex", pa.string()),
+        ("created_at", _TS),
+    ]
+)
+LABELS_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("condition_id", pa.string()),
+        ("diagnosis_en", pa.string()),
+        ("diagnosis_es", pa.string()),
+        ("primary_specialty", pa.string()),
+        ("specialties", _STRINGS),
+        ("urgency", pa.string()),
+        ("rarity", pa.string()),
+        ("presentation_index", pa.int16()),
+        ("states_diagnosis", pa.bool_()),
+    ]
+)
+IDENTIFIERS_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("field", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("kind", pa.string()),
+        ("text", pa.string()),
+    ]
+)
+ANSWERS_SCHEMA = pa.schema(
+    [
+        ("answer_id", pa.string()),
+        ("case_id", pa.string()),
+        ("doctor_id", pa.string()),
+        ("created_at", _TS),
+        ("accepted", pa.bool_()),
+    ]
+)
+RESOLUTIONS_SCHEMA = pa.schema(
+    [
+        ("case_id", pa.string()),
+        ("resolved_at", _TS),
+        ("diagnosis", pa.string()),
+        ("condition_id", pa.string()),
+        ("accepted_answer_id", pa.string()),
+        ("accepted_doctor_id", pa.string()),
+        ("specialties", _STRINGS),
+    ]
+)
+DOCTORS_SCHEMA = pa.schema(
+    [
+        ("doctor_id", pa.string()),
+        ("country", pa.string()),
+        ("timezone", pa.string()),
+        ("languages", _STRINGS),
+        ("specialties", _STRINGS),
+        ("interests", _STRINGS),
+        ("joined_at", _TS),
+    ]
+)
+LATENT_SCHEMA = pa.schema(
+    [
+        ("doctor_id", pa.string()),
+        ("answer_activity", pa.float64()),
+        ("post_activity", pa.float64()),
+        ("speed", pa.float64()),
+        ("skill", pa.float64()),
+        ("favourite_conditions", _STRINGS),
+        ("shorthand_rate", pa.float64()),
+        ("typo_rate", pa.float64()),
+        ("drops_accents", pa.bool_()),
+    ]
+)
 
 
 def _append(rows: dict[str, list[object]], **values: object) -> None:
@@ -374,20 +548,35 @@ def _append(rows: dict[str, list[object]], **values: object) -> None:
 
 
 def _doctors_table(doctors: Doctors) -> pa.Table:
-    return pa.table({
-        "doctor_id": doctors.doctor_id, "country": doctors.country, "timezone": doctors.timezone,
-        "languages": doctors.languages, "specialties": doctors.specialties, "interests": doctors.interests,
-        "joined_at": doctors.joined_at,
-    }, schema=DOCTORS_SCHEMA)
+    return pa.table(
+        {
+            "doctor_id": doctors.doctor_id,
+            "country": doctors.country,
+            "timezone": doctors.timezone,
+            "languages": doctors.languages,
+            "specialties": doctors.specialties,
+            "interests": doctors.interests,
+            "joined_at": doctors.joined_at,
+        },
+        schema=DOCTORS_SCHEMA,
+    )
 
 
 def _latent_table(doctors: Doctors, styles: _Styles) -> pa.Table:
-    return pa.table({
-        "doctor_id": doctors.doctor_id, "answer_activity": doctors.answer_activity,
-        "post_activity": doctors.post_activity, "speed": doctors.speed, "skill": doctors.skill,
-        "favourite_conditions": doctors.favourite_conditions, "shorthand_rate": styles.shorthand_rate,
-        "typo_rate": styles.typo_rate, "drops_accents": styles.drops_accents,
-    }, schema=LATENT_SCHEMA)
+    return pa.table(
+        {
+            "doctor_id": doctors.doctor_id,
+            "answer_activity": doctors.answer_activity,
+            "post_activity": doctors.post_activity,
+            "speed": doctors.speed,
+            "skill": doctors.skill,
+            "favourite_conditions": doctors.favourite_conditions,
+            "shorthand_rate": styles.shorthand_rate,
+            "typo_rate": styles.typo_rate,
+            "drops_accents": styles.drops_accents,
+        },
+        schema=LATENT_SCHEMA,
+    )
 
 
 def _stats(tables: dict[str, pa.Table], first_answer_hours: list[float], n_cases: int) -> dict[str, float]:
@@ -396,14 +585,18 @@ def _stats(tables: dict[str, pa.Table], first_answer_hours: list[float], n_cases
     created = dict(zip(cases["case_id"].to_pylist(), cases["created_at"].to_pylist(), strict=True))
     resolve_hours = [
         (resolved - created[cid]).total_seconds() / 3600
-        for cid, resolved in zip(resolutions["case_id"].to_pylist(), resolutions["resolved_at"].to_pylist(), strict=True)
+        for cid, resolved in zip(
+            resolutions["case_id"].to_pylist(), resolutions["resolved_at"].to_pylist(), strict=True
+        )
     ]
     languages = cases["language"].to_pylist()
     return {
         "cases": float(n_cases),
         "spanish_share": round(languages.count("es") / max(1, n_cases), 4),
         "answered_share": round(len(first_answer_hours) / max(1, n_cases), 4),
-        "median_first_answer_hours": round(float(np.median(first_answer_hours)), 3) if first_answer_hours else -1.0,
+        "median_first_answer_hours": round(float(np.median(first_answer_hours)), 3)
+        if first_answer_hours
+        else -1.0,
         "resolved_share": round(resolutions.num_rows / max(1, n_cases), 4),
         "resolved_within_24h_share": round(sum(h <= 24 for h in resolve_hours) / max(1, n_cases), 4),
         "answers_per_case": round(tables["answers"].num_rows / max(1, n_cases), 3),
@@ -414,4 +607,6 @@ def _stats(tables: dict[str, pa.Table], first_answer_hours: list[float], n_cases
 def iter_case_texts(world_dir: Path) -> Iterator[tuple[str, str, str]]:
     """(case_id, title, body) of every case in a written world."""
     cases = read_table(world_dir, "cases")
-    yield from zip(cases["case_id"].to_pylist(), cases["title"].to_pylist(), cases["body"].to_pylist(), strict=True)
+    yield from zip(
+        cases["case_id"].to_pylist(), cases["title"].to_pylist(), cases["body"].to_pylist(), strict=True
+    )

@@ -90,7 +90,9 @@ def describe_patient_en(patient: Patient, rng: np.random.Generator) -> tuple[str
         noun = "boy" if male else "girl"
     else:
         noun = _pick(rng, ("man", "male") if male else ("woman", "female"))
-    return f"{years}-year-old {noun}", _pick(rng, (f"{years}yo {'M' if male else 'F'}", f"{years}{'M' if male else 'F'}"))
+    return f"{years}-year-old {noun}", _pick(
+        rng, (f"{years}yo {'M' if male else 'F'}", f"{years}{'M' if male else 'F'}")
+    )
 
 
 def describe_patient_es(patient: Patient, locale: str, rng: np.random.Generator) -> tuple[str, str]:
@@ -119,40 +121,69 @@ def describe_patient_es(patient: Patient, locale: str, rng: np.random.Generator)
 # --- templates -----------------------------------------------------------------------------------
 
 _EN_TITLES = (
-    "{who_short} with {cc}", "{Cc} in a {who}", "Help: {cc}, {who_short}", "{Cc} - ideas?",
-    "Puzzling case: {cc}", "{who_short}, {cc}", "Second opinion please: {cc}",
+    "{who_short} with {cc}",
+    "{Cc} in a {who}",
+    "Help: {cc}, {who_short}",
+    "{Cc} - ideas?",
+    "Puzzling case: {cc}",
+    "{who_short}, {cc}",
+    "Second opinion please: {cc}",
 )
 _EN_OPENERS = (
-    "", "", "Hi all,", "Looking for thoughts on a case.", "Would appreciate some input.",
-    "Hoping someone has seen this before.", "Bit stuck with this one.",
+    "",
+    "",
+    "Hi all,",
+    "Looking for thoughts on a case.",
+    "Would appreciate some input.",
+    "Hoping someone has seen this before.",
+    "Bit stuck with this one.",
 )
 _EN_INTRO = (
-    "{A} {who} with {history}.", "{who} with a background of {history}.",
-    "Pt is a {who}. PMH: {history}.", "Seeing a {who}, relevant history: {history}.",
+    "{A} {who} with {history}.",
+    "{who} with a background of {history}.",
+    "Pt is a {who}. PMH: {history}.",
+    "Seeing a {who}, relevant history: {history}.",
 )
 _EN_SYMPTOMS = (
-    "Presented with {items}.", "Now presents with {items}.", "C/o {items}.",
-    "Came in with {items}.", "Main issues: {items}.",
+    "Presented with {items}.",
+    "Now presents with {items}.",
+    "C/o {items}.",
+    "Came in with {items}.",
+    "Main issues: {items}.",
 )
 _EN_EXAM = ("On exam: {items}.", "O/E {items}.", "Examination: {items}.", "Exam notable for {items}.")
 _EN_TESTS = ("Workup so far: {items}.", "Ix: {items}.", "Results: {items}.", "Labs/imaging: {items}.")
 _EN_TREATMENT = (
-    "Tried {items} without much change.", "Has had {items}, no real improvement.",
-    "Treated so far with {items}.", "{Items} given, still not better.",
+    "Tried {items} without much change.",
+    "Has had {items}, no real improvement.",
+    "Treated so far with {items}.",
+    "{Items} given, still not better.",
 )
 _EN_QUESTIONS = (
-    "Any ideas?", "What am I missing?", "Differentials?", "Has anyone seen something like this?",
-    "Who would you refer to?", "What would you do next?", "Thoughts appreciated.",
+    "Any ideas?",
+    "What am I missing?",
+    "Differentials?",
+    "Has anyone seen something like this?",
+    "Who would you refer to?",
+    "What would you do next?",
+    "Thoughts appreciated.",
 )
 _EN_FILLERS = (
-    "Family are understandably worried.", "We are a small rural hospital with limited specialist access.",
-    "Happy to share more details.", "Seen in clinic today.", "Have been going back and forth on this.",
+    "Family are understandably worried.",
+    "We are a small rural hospital with limited specialist access.",
+    "Happy to share more details.",
+    "Seen in clinic today.",
+    "Have been going back and forth on this.",
     "Nothing like it in our department before.",
 )
 _EN_LEAKS = ("Wondering about {dx}?", "?{dx} - could this fit?", "A colleague suggested {dx}, not convinced.")
 
 _ES_TITLES = (
-    "{Who_short} con {cc}", "{Cc} en {who}", "Ayuda: {cc}", "{Cc}, ¿ideas?", "Caso para comentar: {cc}",
+    "{Who_short} con {cc}",
+    "{Cc} en {who}",
+    "Ayuda: {cc}",
+    "{Cc}, ¿ideas?",
+    "Caso para comentar: {cc}",
     "Consulta: {who_short} con {cc}",
 )
 _ES_OPENERS = {
@@ -160,28 +191,55 @@ _ES_OPENERS = {
     "es-MX": ("", "", "Hola colegas,", "Les comparto un caso.", "Buen día, colegas.", "Les pido su opinión."),
 }
 _ES_INTRO = (
-    "{Who} con AP de {history}.", "Se trata de {who}; antecedentes: {history}.",
-    "{Who}. Antecedentes: {history}.", "Paciente: {who} con antecedente de {history}.",
+    "{Who} con AP de {history}.",
+    "Se trata de {who}; antecedentes: {history}.",
+    "{Who}. Antecedentes: {history}.",
+    "Paciente: {who} con antecedente de {history}.",
 )
 _ES_SYMPTOMS = ("Acude por {items}.", "Consulta por {items}.", "Refiere {items}.", "Presenta {items}.")
 _ES_EXAM = ("EF: {items}.", "A la exploración: {items}.", "Exploración física: {items}.", "Destaca {items}.")
 _ES_TESTS = {
-    "es-ES": ("Pruebas: {items}.", "Analítica y pruebas: {items}.", "Resultados: {items}.", "Estudios: {items}."),
-    "es-MX": ("Laboratorios y estudios: {items}.", "Estudios: {items}.", "Resultados: {items}.", "Paraclínicos: {items}."),
+    "es-ES": (
+        "Pruebas: {items}.",
+        "Analítica y pruebas: {items}.",
+        "Resultados: {items}.",
+        "Estudios: {items}.",
+    ),
+    "es-MX": (
+        "Laboratorios y estudios: {items}.",
+        "Estudios: {items}.",
+        "Resultados: {items}.",
+        "Paraclínicos: {items}.",
+    ),
 }
 _ES_TREATMENT = (
-    "Se ha tratado con {items} sin mejoría.", "Ha recibido {items}, sin cambios.",
-    "Tratamiento hasta ahora: {items}.", "Se pautó {items} sin respuesta.",
+    "Se ha tratado con {items} sin mejoría.",
+    "Ha recibido {items}, sin cambios.",
+    "Tratamiento hasta ahora: {items}.",
+    "Se pautó {items} sin respuesta.",
 )
 _ES_QUESTIONS = {
-    "es-ES": ("¿Alguna idea?", "¿Qué se me escapa?", "¿Habéis visto algo parecido?", "¿Qué haríais vosotros?",
-              "¿A quién lo derivaríais?"),
-    "es-MX": ("¿Alguna sugerencia?", "¿Qué más le harían?", "¿Alguien ha visto algo similar?",
-              "¿Qué diagnósticos diferenciales consideran?", "¿A quién lo referirían?"),
+    "es-ES": (
+        "¿Alguna idea?",
+        "¿Qué se me escapa?",
+        "¿Habéis visto algo parecido?",
+        "¿Qué haríais vosotros?",
+        "¿A quién lo derivaríais?",
+    ),
+    "es-MX": (
+        "¿Alguna sugerencia?",
+        "¿Qué más le harían?",
+        "¿Alguien ha visto algo similar?",
+        "¿Qué diagnósticos diferenciales consideran?",
+        "¿A quién lo referirían?",
+    ),
 }
 _ES_FILLERS = (
-    "La familia está muy preocupada.", "Somos un hospital comarcal con acceso limitado a especialistas.",
-    "Puedo ampliar datos si hace falta.", "Lo vi hoy en consulta.", "Llevamos días dándole vueltas.",
+    "La familia está muy preocupada.",
+    "Somos un hospital comarcal con acceso limitado a especialistas.",
+    "Puedo ampliar datos si hace falta.",
+    "Lo vi hoy en consulta.",
+    "Llevamos días dándole vueltas.",
 )
 _ES_LEAKS = ("¿Podría ser {dx}?", "Me planteo {dx}, pero no lo tengo claro.", "Un compañero sugiere {dx}.")
 
@@ -211,7 +269,9 @@ class CaseWriter:
         if question:
             sentences.append(question)
         body = self._adapt(" ".join(s for s in sentences if s), presentation, style, rng)
-        title = self._adapt(self._title(presentation, patient, style, rng), presentation, style, rng, noisy=False)
+        title = self._adapt(
+            self._title(presentation, patient, style, rng), presentation, style, rng, noisy=False
+        )
         body_spans: tuple[Span, ...] = ()
         if identifiers is not None:
             body, body_spans = _insert_identifiers(body, identifiers, rng)
@@ -226,7 +286,9 @@ class CaseWriter:
     ) -> list[str]:
         spanish = style.language == "es"
         lang = style.language
-        who, _ = (describe_patient_es(patient, style.locale, rng) if spanish else describe_patient_en(patient, rng))
+        who, _ = (
+            describe_patient_es(patient, style.locale, rng) if spanish else describe_patient_en(patient, rng)
+        )
         p = presentation
         parts = {
             "history": _sample(p.history, 1, rng),
@@ -242,8 +304,14 @@ class CaseWriter:
             article = "An" if who[:1] in "8aeiou" or who.startswith(("11", "18")) else "A"
             out = [
                 opener,
-                _sentence(intro.format(A=article, who=who, Who=who[:1].upper() + who[1:],
-                                       history=_join(parts["history"], lang))),
+                _sentence(
+                    intro.format(
+                        A=article,
+                        who=who,
+                        Who=who[:1].upper() + who[1:],
+                        history=_join(parts["history"], lang),
+                    )
+                ),
             ]
             sections = (
                 ("symptoms", _ES_SYMPTOMS if spanish else _EN_SYMPTOMS),
@@ -253,7 +321,9 @@ class CaseWriter:
             )
             for key, templates in sections:
                 items = _join(parts[key], lang)
-                out.append(_sentence(_pick(rng, templates).format(items=items, Items=items[:1].upper() + items[1:])))
+                out.append(
+                    _sentence(_pick(rng, templates).format(items=items, Items=items[:1].upper() + items[1:]))
+                )
             return out
 
         sentences = render()
@@ -266,7 +336,9 @@ class CaseWriter:
                 sentences = render()
         return sentences
 
-    def _title(self, presentation: Presentation, patient: Patient, style: AuthorStyle, rng: np.random.Generator) -> str:
+    def _title(
+        self, presentation: Presentation, patient: Patient, style: AuthorStyle, rng: np.random.Generator
+    ) -> str:
         cc = presentation.chief_complaint
         if style.language == "es":
             who, who_short = describe_patient_es(patient, style.locale, rng)
@@ -275,7 +347,10 @@ class CaseWriter:
             who, who_short = describe_patient_en(patient, rng)
             template = _pick(rng, _EN_TITLES)
         return template.format(
-            cc=cc, Cc=cc[:1].upper() + cc[1:], who=who, who_short=who_short,
+            cc=cc,
+            Cc=cc[:1].upper() + cc[1:],
+            who=who,
+            who_short=who_short,
             Who_short=who_short[:1].upper() + who_short[1:],
         )
 
@@ -283,7 +358,9 @@ class CaseWriter:
         if rng.random() >= style.asks_questions:
             return ""
         if presentation.question and rng.random() < 0.6:
-            return _sentence(presentation.question).rstrip(".") + ("" if presentation.question.endswith("?") else "?")
+            return _sentence(presentation.question).rstrip(".") + (
+                "" if presentation.question.endswith("?") else "?"
+            )
         return _pick(rng, _ES_QUESTIONS[style.locale] if style.language == "es" else _EN_QUESTIONS)
 
     def _adapt(

@@ -45,7 +45,10 @@ def test_every_table_is_written_with_its_schema(small_world_dir: Path) -> None:
 
 
 def test_same_seed_gives_the_same_bytes(
-    small_config: WorldConfig, small_world_dir: Path, knowledge_base: KnowledgeBase, taxonomy: Taxonomy,
+    small_config: WorldConfig,
+    small_world_dir: Path,
+    knowledge_base: KnowledgeBase,
+    taxonomy: Taxonomy,
     tmp_path: Path,
 ) -> None:
     again = write_world(generate_world(small_config, knowledge_base, taxonomy), tmp_path / "again")
@@ -54,7 +57,9 @@ def test_same_seed_gives_the_same_bytes(
             small_world_dir / f"{name}.parquet"
         ).read_bytes(), name
     other = generate_world(small_config.model_copy(update={"seed": 12}), knowledge_base, taxonomy)
-    assert other.tables["cases"]["body"].to_pylist() != read_table(small_world_dir, "cases")["body"].to_pylist()
+    assert (
+        other.tables["cases"]["body"].to_pylist() != read_table(small_world_dir, "cases")["body"].to_pylist()
+    )
     assert again == json.loads((small_world_dir / "manifest.json").read_text())["sha256"]
 
 
@@ -138,26 +143,38 @@ def test_the_diagnosis_is_rarely_stated(sample: dict[str, pa.Table], knowledge_b
     cases = sample["cases"].to_pylist()
     resolved = set(sample["resolutions"]["case_id"].to_pylist())
     unresolved = [
-        (case, label) for case, label in zip(cases, sample["case_labels"].to_pylist(), strict=True)
+        (case, label)
+        for case, label in zip(cases, sample["case_labels"].to_pylist(), strict=True)
         if case["case_id"] not in resolved
     ]
     assert unresolved
     stated = [c for c, label in unresolved if conditions[label["condition_id"]].names_in(c["body"])]
     assert len(stated) / len(unresolved) <= 0.15
-    titled = [c for c, label in zip(cases, sample["case_labels"].to_pylist(), strict=True)
-              if conditions[label["condition_id"]].names_in(c["title"])]
+    titled = [
+        c
+        for c, label in zip(cases, sample["case_labels"].to_pylist(), strict=True)
+        if conditions[label["condition_id"]].names_in(c["title"])
+    ]
     assert not titled
 
 
 def test_identifiers_are_planted_where_recorded(sample: dict[str, pa.Table]) -> None:
-    bodies = dict(zip(sample["cases"]["case_id"].to_pylist(), sample["cases"]["body"].to_pylist(), strict=True))
+    bodies = dict(
+        zip(sample["cases"]["case_id"].to_pylist(), sample["cases"]["body"].to_pylist(), strict=True)
+    )
     spans = sample["identifiers"].to_pylist()
     for span in spans:
         assert bodies[span["case_id"]][span["start"] : span["end"]] == span["text"]
     with_identifiers = {s["case_id"] for s in spans}
     assert 0.15 <= len(with_identifiers) / len(bodies) <= 0.25
     assert {s["kind"] for s in spans} == {
-        "NAME", "DATE_OF_BIRTH", "PHONE", "EMAIL", "ADDRESS", "RECORD_NUMBER", "NATIONAL_ID"
+        "NAME",
+        "DATE_OF_BIRTH",
+        "PHONE",
+        "EMAIL",
+        "ADDRESS",
+        "RECORD_NUMBER",
+        "NATIONAL_ID",
     }
     names = {s["text"] for s in spans if s["kind"] == "NAME"}
     clean = [b for cid, b in bodies.items() if cid not in with_identifiers]
@@ -169,7 +186,9 @@ def _hours(later: object, earlier: object) -> float:
 
 
 def test_first_answers_and_resolutions_are_calibrated(sample: dict[str, pa.Table]) -> None:
-    created = dict(zip(sample["cases"]["case_id"].to_pylist(), sample["cases"]["created_at"].to_pylist(), strict=True))
+    created = dict(
+        zip(sample["cases"]["case_id"].to_pylist(), sample["cases"]["created_at"].to_pylist(), strict=True)
+    )
     first: dict[str, float] = {}
     for answer in sample["answers"].to_pylist():
         delay = _hours(answer["created_at"], created[answer["case_id"]])
@@ -177,7 +196,9 @@ def test_first_answers_and_resolutions_are_calibrated(sample: dict[str, pa.Table
         first[answer["case_id"]] = min(delay, first.get(answer["case_id"], delay))
     assert 1.0 <= float(np.median(list(first.values()))) <= 2.0
     assert len(first) / len(created) >= 0.85
-    within_day = [_hours(r["resolved_at"], created[r["case_id"]]) <= 24 for r in sample["resolutions"].to_pylist()]
+    within_day = [
+        _hours(r["resolved_at"], created[r["case_id"]]) <= 24 for r in sample["resolutions"].to_pylist()
+    ]
     assert sum(within_day) / len(created) >= 0.6, "most cases should resolve within 24 h"
 
 
@@ -197,7 +218,9 @@ def test_answers_carry_a_learnable_signal(sample: dict[str, pa.Table]) -> None:
     """Answerers fit the case's specialties and language far more than random doctors do."""
     doctors = {d["doctor_id"]: d for d in sample["doctors"].to_pylist()}
     labels = {row["case_id"]: row for row in sample["case_labels"].to_pylist()}
-    languages = dict(zip(sample["cases"]["case_id"].to_pylist(), sample["cases"]["language"].to_pylist(), strict=True))
+    languages = dict(
+        zip(sample["cases"]["case_id"].to_pylist(), sample["cases"]["language"].to_pylist(), strict=True)
+    )
     answers = sample["answers"].to_pylist()
 
     def fits(doctor: dict[str, object], case_id: str) -> bool:

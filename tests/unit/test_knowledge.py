@@ -34,7 +34,12 @@ def _condition(**overrides: Any) -> dict[str, Any]:
         "male_fraction": 0.5,
         "urgency": "urgent",
         "rarity": "very_rare",
-        "presentations": [_presentation("en"), _presentation("en"), _presentation("es-ES"), _presentation("es-MX")],
+        "presentations": [
+            _presentation("en"),
+            _presentation("en"),
+            _presentation("es-ES"),
+            _presentation("es-MX"),
+        ],
     }
     return base | overrides
 
@@ -57,15 +62,39 @@ def test_a_well_formed_condition_loads(tmp_path: Path) -> None:
     [
         ({"primary_specialty": "pulmonolgy"}, "pulmonolgy"),
         ({"presentations": [_presentation("en")] * 4}, "es-ES"),
-        ({"presentations": [_presentation("en", symptoms=["cough", "fever", "cast bronchitis"])] * 2
-          + [_presentation("es-ES"), _presentation("es-MX")]}, "states the diagnosis"),
-        ({"presentations": [_presentation("en", history=["7 y/o after Fontan"])] * 2
-          + [_presentation("es-ES"), _presentation("es-MX")]}, "states the patient's age"),
-        ({"presentations": [_presentation("en", symptoms=["cough", "she wheezes", "fever"])] * 2
-          + [_presentation("es-ES"), _presentation("es-MX")]}, "gendered"),
+        (
+            {
+                "presentations": [_presentation("en", symptoms=["cough", "fever", "cast bronchitis"])] * 2
+                + [_presentation("es-ES"), _presentation("es-MX")]
+            },
+            "states the diagnosis",
+        ),
+        (
+            {
+                "presentations": [_presentation("en", history=["7 y/o after Fontan"])] * 2
+                + [_presentation("es-ES"), _presentation("es-MX")]
+            },
+            "states the patient's age",
+        ),
+        (
+            {
+                "presentations": [_presentation("en", symptoms=["cough", "she wheezes", "fever"])] * 2
+                + [_presentation("es-ES"), _presentation("es-MX")]
+            },
+            "gendered",
+        ),
+        (
+            {
+                "presentations": [_presentation("en", age_min=1, age_max=2)] * 2
+                + [_presentation("es-ES"), _presentation("es-MX")]
+            },
+            "leave the condition's band",
+        ),
     ],
 )
-def test_invalid_conditions_are_refused_with_a_reason(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+def test_invalid_conditions_are_refused_with_a_reason(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
     with pytest.raises(KnowledgeBaseError, match=message):
         load_knowledge_base(_write(tmp_path, _condition(**change)))
 
@@ -87,7 +116,9 @@ def test_fold_ignores_case_and_accents() -> None:
 # --- the real knowledge base ----------------------------------------------------------------------
 
 
-def test_knowledge_base_is_large_and_leads_every_specialty(knowledge_base: KnowledgeBase, taxonomy: Taxonomy) -> None:
+def test_knowledge_base_is_large_and_leads_every_specialty(
+    knowledge_base: KnowledgeBase, taxonomy: Taxonomy
+) -> None:
     assert len(knowledge_base.conditions) >= 250
     coverage = knowledge_base.primary_coverage()
     missing = [code for code in taxonomy.codes if coverage[code] == 0]

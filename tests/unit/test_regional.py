@@ -23,7 +23,10 @@ def test_spain_terms_become_mexican_with_agreeing_articles() -> None:
 
 def test_mexican_terms_become_spanish() -> None:
     mexico = "Tomografía sin hallazgos, ultrasonido con líquido libre, BH con leucocitosis"
-    assert regional.to_spanish_locale(mexico, "es-ES") == "TAC sin hallazgos, ecografía con líquido libre, hemograma con leucocitosis"
+    assert (
+        regional.to_spanish_locale(mexico, "es-ES")
+        == "TAC sin hallazgos, ecografía con líquido libre, hemograma con leucocitosis"
+    )
 
 
 def test_shorthand_rate_bounds() -> None:

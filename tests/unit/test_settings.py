@@ -5,7 +5,9 @@ import pytest
 from service.settings import Settings
 
 
-def test_defaults_put_database_and_mlflow_in_the_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_put_database_and_mlflow_in_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     for var in ("CASEMATCH_HOME", "CASEMATCH_DATABASE_URL", "CASEMATCH_MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
