@@ -64,18 +64,29 @@ def synth(
         Path | None, typer.Option(help="output folder (default: $CASEMATCH_SYNTHETIC_DIR/<name>)")
     ] = None,
     kb: Annotated[Path, typer.Option(help="knowledge base folder (YAML)")] = DEFAULT_KB_DIR,
-    force: Annotated[bool, typer.Option(help="overwrite an existing world")] = False,
+    force: Annotated[bool, typer.Option(help="overwrite an existing, different world")] = False,
 ) -> None:
-    """Generate a synthetic bilingual world of doctors, cases, answers and resolutions (Parquet)."""
-    from ml.synthetic.world import WorldConfig, generate_world, write_world
+    """Generate a synthetic bilingual world of doctors, cases, answers and resolutions (Parquet).
+
+    Does nothing when the folder already holds the very world these options would generate.
+    """
+    from ml.synthetic.world import WorldConfig, generate_world, is_up_to_date, read_manifest, write_world
 
     settings = Settings()
     out_dir = out or settings.synthetic_dir / name
-    if (out_dir / "manifest.json").exists() and not force:
-        console.print(f"[yellow]{out_dir} already holds a world; pass --force to overwrite it.[/]")
-        raise typer.Exit(code=1)
     knowledge = _load_kb(kb)
     config = WorldConfig(name=name, seed=seed, n_cases=cases, n_doctors=doctors)
+    existing = read_manifest(out_dir)
+    if existing is not None and not force:
+        if is_up_to_date(out_dir, config, knowledge):
+            console.print(f"world {name!r} in {out_dir} is up to date")
+            _print_stats(name, existing["stats"])
+            return
+        console.print(
+            f"[yellow]{out_dir} holds a different world (other options, knowledge base or generator); "
+            "pass --force to overwrite it.[/]"
+        )
+        raise typer.Exit(code=1)
     started = time.perf_counter()
     with Progress(
         TextColumn("{task.description:>8}"),
@@ -88,10 +99,14 @@ def synth(
     write_world(world, out_dir)
     elapsed = time.perf_counter() - started
     console.print(f"wrote world {name!r} to {out_dir} in {elapsed:.1f} s")
+    _print_stats(name, world.stats)
+
+
+def _print_stats(name: str, stats: dict[str, float]) -> None:
     table = Table(title=f"world {name!r}")
     table.add_column("statistic")
     table.add_column("value", justify="right")
-    for key, value in world.stats.items():
+    for key, value in stats.items():
         table.add_row(key, f"{value:g}")
     Console().print(table)
 

@@ -108,6 +108,7 @@ class IdentifierFactory:
             ADDRESS: fake.address().replace("\n", ", "),
             RECORD_NUMBER: str(rng.integers(1_000_000, 99_999_999)),
             NATIONAL_ID: _national_id(fake, country, birth=birth, sex=patient_sex, rng=rng),
+            "born_es": "nacido" if patient_sex == "M" else "nacida",  # wording, not an identifier
         }
         writers = _SPANISH if language == "es" else _ENGLISH
         choice = writers[int(rng.integers(len(writers)))]
@@ -234,7 +235,7 @@ def _es_birth(v: _Values, country: str) -> _Sentence:
         _Sentence()
         .say("Se trata de ")
         .put(NAME, v[NAME])
-        .say(", nacido/a el ")
+        .say(f", {v['born_es']} el ")
         .put(DATE_OF_BIRTH, v[DATE_OF_BIRTH])
     )
     return s.say(f" ({_label(country, RECORD_NUMBER)} ").put(RECORD_NUMBER, v[RECORD_NUMBER]).say(").")

@@ -16,6 +16,7 @@ import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,9 @@ from ml.taxonomy import load_taxonomy
 Locale = Literal["en", "es-ES", "es-MX"]
 Urgency = Literal["emergent", "urgent", "routine"]
 Rarity = Literal["common", "uncommon", "rare", "very_rare"]
+
+# libyaml's loader when PyYAML was built with it: the knowledge base is a few MB of YAML.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 DEFAULT_KB_DIR = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "kb"
 
@@ -187,11 +191,17 @@ class Condition(BaseModel):
 
     def names_in(self, text: str) -> str | None:
         """The first diagnosis name or alias (either language) that `text` states, if any."""
-        folded = fold(text)
-        for name in self.names():
-            if re.search(rf"(?<!\w){re.escape(fold(name))}(?!\w)", folded):
-                return name
-        return None
+        match = self._names_pattern.search(fold(text))
+        return self._names_by_folded[match.group(1)] if match else None
+
+    @cached_property
+    def _names_by_folded(self) -> dict[str, str]:
+        return {fold(name): name for name in reversed(self.names())}  # first listed name wins
+
+    @cached_property
+    def _names_pattern(self) -> re.Pattern[str]:
+        alternatives = sorted(self._names_by_folded, key=len, reverse=True)
+        return re.compile(r"(?<!\w)(" + "|".join(map(re.escape, alternatives)) + r")(?!\w)")
 
     def presentations_for(self, locale: str) -> list[Presentation]:
         return [p for p in self.presentations if p.locale == locale]
@@ -247,7 +257,7 @@ def load_knowledge_base(kb_dir: Path = DEFAULT_KB_DIR) -> KnowledgeBase:
 
 def _parse_file(path: Path, raw: bytes) -> tuple[list[Condition], list[str]]:
     try:
-        entries = yaml.safe_load(raw)
+        entries = yaml.load(raw, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         return [], [f"{path.name}: not valid YAML: {exc}"]
     if not isinstance(entries, list):

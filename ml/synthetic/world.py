@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -304,6 +304,33 @@ def write_world(world: World, out_dir: Path) -> dict[str, str]:
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return digests
+
+
+def read_manifest(world_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the world in `world_dir`, or None when there is none."""
+    path = world_dir / "manifest.json"
+    if not path.exists():
+        return None
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
+
+
+def is_up_to_date(world_dir: Path, config: WorldConfig, kb: KnowledgeBase) -> bool:
+    """True when `world_dir` already holds exactly the world that `config` and `kb` would generate."""
+    manifest = read_manifest(world_dir)
+    if manifest is None:
+        return False
+    if (
+        manifest.get("generator_version") != GENERATOR_VERSION
+        or manifest.get("knowledge_base") != kb.fingerprint
+        or manifest.get("config") != config.model_dump(mode="json")
+    ):
+        return False
+    for filename, digest in manifest.get("sha256", {}).items():
+        path = world_dir / filename
+        if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return False
+    return True
 
 
 def read_table(world_dir: Path, name: str) -> pa.Table:

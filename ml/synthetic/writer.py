@@ -268,13 +268,13 @@ class CaseWriter:
         question = self._question(presentation, style, rng)
         if question:
             sentences.append(question)
-        body = self._adapt(" ".join(s for s in sentences if s), presentation, style, rng)
+        # The opener (sentences[0], maybe empty) is adapted apart so identifiers can follow it.
+        opener = self._adapt(sentences[0], presentation, style, rng)
+        rest = self._adapt(" ".join(s for s in sentences[1:] if s), presentation, style, rng)
         title = self._adapt(
             self._title(presentation, patient, style, rng), presentation, style, rng, noisy=False
         )
-        body_spans: tuple[Span, ...] = ()
-        if identifiers is not None:
-            body, body_spans = _insert_identifiers(body, identifiers, rng)
+        body, body_spans = _place_identifiers(opener, rest, identifiers, rng)
         return WrittenCase(title, body, states_diagnosis, body_spans)
 
     def _sentences(
@@ -388,13 +388,18 @@ def _words(sentences: list[str]) -> int:
     return sum(len(s.split()) for s in sentences)
 
 
-def _insert_identifiers(
-    body: str, identifiers: PlantedIdentifiers, rng: np.random.Generator
+def _place_identifiers(
+    opener: str, rest: str, identifiers: PlantedIdentifiers | None, rng: np.random.Generator
 ) -> tuple[str, tuple[Span, ...]]:
-    """Put the identifier sentence first or last in the body, and shift its spans to match."""
+    """Join the body, with the identifier sentence (if any) after the opener or at the end."""
+    if identifiers is None:
+        return " ".join(part for part in (opener, rest) if part), ()
     if rng.random() < 0.5:
-        offset, body = 0, identifiers.sentence + " " + body
+        head = opener + " " if opener else ""
+        body = head + identifiers.sentence + " " + rest
+        offset = len(head)
     else:
-        offset, body = len(body) + 1, body + " " + identifiers.sentence
-    spans = tuple(Span(s.start + offset, s.end + offset, s.kind) for s in identifiers.spans)
-    return body, spans
+        head = " ".join(part for part in (opener, rest) if part) + " "
+        body = head + identifiers.sentence
+        offset = len(head)
+    return body, tuple(Span(s.start + offset, s.end + offset, s.kind) for s in identifiers.spans)

@@ -17,17 +17,25 @@ def test_every_command_explains_itself(command: list[str]) -> None:
     assert "Usage" in result.output
 
 
-def test_synth_writes_a_world_and_refuses_to_overwrite_it(tmp_path: Path) -> None:
+def test_synth_writes_a_world_and_keeps_it_unless_forced(tmp_path: Path) -> None:
     out = tmp_path / "tiny"
     args = ["synth", "--name", "tiny", "--cases", "120", "--doctors", "40", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["rows"]["cases"] == 120 and manifest["rows"]["doctors"] == 40
-    again = runner.invoke(app, args)
-    assert again.exit_code == 1
-    assert "--force" in again.output
+
+    same = runner.invoke(app, args)  # e.g. a second `make run`
+    assert same.exit_code == 0 and "up to date" in same.output
+
+    different = runner.invoke(app, [*args, "--seed", "5"])
+    assert different.exit_code == 1 and "--force" in different.output
+    assert json.loads((out / "manifest.json").read_text()) == manifest, "refusing must not touch the world"
+
+    (out / "cases.parquet").write_bytes(b"corrupted")
+    assert "up to date" not in runner.invoke(app, args).output
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+    assert json.loads((out / "manifest.json").read_text()) == manifest
 
 
 def test_synth_rejects_bad_sizes() -> None:
