@@ -339,13 +339,16 @@ class CaseWriter:
     def _title(
         self, presentation: Presentation, patient: Patient, style: AuthorStyle, rng: np.random.Generator
     ) -> str:
-        cc = presentation.chief_complaint
+        cc = presentation.chief_complaint.rstrip()
         if style.language == "es":
             who, who_short = describe_patient_es(patient, style.locale, rng)
-            template = _pick(rng, _ES_TITLES)
+            templates = _ES_TITLES
         else:
             who, who_short = describe_patient_en(patient, rng)
-            template = _pick(rng, _EN_TITLES)
+            templates = _EN_TITLES
+        if cc.endswith("?"):  # a question reads badly with more words after it
+            templates = tuple(t for t in templates if t.endswith("{cc}"))
+        template = _pick(rng, templates)
         return template.format(
             cc=cc,
             Cc=cc[:1].upper() + cc[1:],
