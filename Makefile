@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-all lint run synth sample clean
+.PHONY: help install test test-slow test-all lint run sample clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ install: $(STAMP) ## create .venv and install casematch with its dev extras
 
 test: $(STAMP) ## run the default test suite (not slow, not model)
 	$(BIN)/pytest
+
+test-slow: $(STAMP) ## run only the slow tests (full-size worlds, real models)
+	$(BIN)/pytest -m slow
 
 test-all: $(STAMP) ## run every test, slow and model-quality ones included
 	$(BIN)/pytest -m ''

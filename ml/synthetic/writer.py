@@ -75,17 +75,25 @@ def _sample(items: list[str], minimum: int, rng: np.random.Generator) -> list[st
 # --- how patients are described ------------------------------------------------------------------
 
 
+def _age_in_units(age: float) -> tuple[str, int]:
+    """How doctors count a patient's age: days for newborns, months under two, then years."""
+    if age < 1 / 12:
+        return "days", max(1, round(age * 365))
+    if age < 2:
+        return "months", max(1, round(age * 12))
+    return "years", int(age)
+
+
 def describe_patient_en(patient: Patient, rng: np.random.Generator) -> tuple[str, str]:
     """(long form for the body, short form for the title)."""
     male = patient.sex == "M"
-    if patient.age < 1 / 12:
-        days = max(1, round(patient.age * 365))
+    unit, count = _age_in_units(patient.age)
+    if unit == "days":
         noun = "baby boy" if male else "baby girl"
-        return f"{days}-day-old {noun}", f"{days}d old {noun}"
-    if patient.age < 2:
-        months = max(1, round(patient.age * 12))
-        return f"{months}-month-old {'boy' if male else 'girl'}", f"{months}mo {'M' if male else 'F'}"
-    years = int(patient.age)
+        return f"{count}-day-old {noun}", f"{count}d old {noun}"
+    if unit == "months":
+        return f"{count}-month-old {'boy' if male else 'girl'}", f"{count}mo {'M' if male else 'F'}"
+    years = count
     if years < 18:
         noun = "boy" if male else "girl"
     else:
@@ -97,15 +105,14 @@ def describe_patient_en(patient: Patient, rng: np.random.Generator) -> tuple[str
 
 def describe_patient_es(patient: Patient, locale: str, rng: np.random.Generator) -> tuple[str, str]:
     male = patient.sex == "M"
-    if patient.age < 1 / 12:
-        days = max(1, round(patient.age * 365))
+    unit, count = _age_in_units(patient.age)
+    if unit == "days":
         noun = "recién nacido" if male else "recién nacida"
-        return f"{noun} de {days} días", f"RN de {days} días"
-    if patient.age < 2:
-        months = max(1, round(patient.age * 12))
+        return f"{noun} de {count} días", f"RN de {count} días"
+    if unit == "months":
         noun = "lactante varón" if male else "lactante mujer"
-        return f"{noun} de {months} meses", f"lactante de {months} meses"
-    years = int(patient.age)
+        return f"{noun} de {count} meses", f"lactante de {count} meses"
+    years = count
     if years < 14:
         noun = "niño" if male else "niña"
     elif years < 18:
@@ -340,6 +347,7 @@ class CaseWriter:
         self, presentation: Presentation, patient: Patient, style: AuthorStyle, rng: np.random.Generator
     ) -> str:
         cc = presentation.chief_complaint.rstrip()
+        templates: tuple[str, ...]
         if style.language == "es":
             who, who_short = describe_patient_es(patient, style.locale, rng)
             templates = _ES_TITLES
