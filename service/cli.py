@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ml.synthetic.knowledge import (
@@ -44,14 +44,14 @@ class _RichProgress:
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._task: object | None = None
+        self._task: TaskID | None = None
 
     def stage(self, name: str, total: int) -> None:
         self._task = self._progress.add_task(name, total=total)
 
     def advance(self, n: int = 1) -> None:
         if self._task is not None:
-            self._progress.advance(self._task, n)  # type: ignore[arg-type]
+            self._progress.advance(self._task, n)
 
 
 @app.command()

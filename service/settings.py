@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ml.paths import SYNTHETIC_DIR
+
 
 class Settings(BaseSettings):
     """Where casematch keeps its state. Only entry points (CLI, app factory) construct this."""
@@ -26,7 +28,7 @@ class Settings(BaseSettings):
         description="MLflow tracking URI; default: a SQLite MLflow store in the home",
     )
     synthetic_dir: Path = Field(
-        default=Path("data/synthetic"),
+        default=SYNTHETIC_DIR,
         description="folder that holds synthetic worlds, one sub-folder per world",
     )
 

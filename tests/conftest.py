@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 
 from ml.synthetic.knowledge import KnowledgeBase, load_knowledge_base
-from ml.synthetic.world import SAMPLE_DIR, World, WorldConfig, generate_world, write_world
+from ml.synthetic.world import World, WorldConfig, generate_world, write_world
 from ml.taxonomy import Taxonomy, load_taxonomy
-
-__all__ = ["SAMPLE_DIR"]
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ml.paths import KNOWLEDGE_BASE_DIR
 from ml.taxonomy import load_taxonomy
 
 Locale = Literal["en", "es-ES", "es-MX"]
@@ -32,7 +33,7 @@ Rarity = Literal["common", "uncommon", "rare", "very_rare"]
 # libyaml's loader when PyYAML was built with it: the knowledge base is a few MB of YAML.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-DEFAULT_KB_DIR = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "kb"
+DEFAULT_KB_DIR = KNOWLEDGE_BASE_DIR
 
 _Phrases = list[str]
 

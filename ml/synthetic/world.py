@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -28,8 +27,6 @@ from ml.taxonomy import Taxonomy
 logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1"
-SYNTHETIC_DIR = Path(__file__).resolve().parents[2] / "data" / "synthetic"
-SAMPLE_DIR = SYNTHETIC_DIR / "sample"  # the committed test world
 RARITY_WEIGHT = {"common": 1.0, "uncommon": 0.5, "rare": 0.2, "very_rare": 0.08}
 # Posting time of day (author's local hour): mostly working hours, some evening.
 POSTING_BY_HOUR = np.array(
@@ -628,12 +625,7 @@ def _stats(tables: dict[str, pa.Table], first_answer_hours: list[float], n_cases
         "resolved_within_24h_share": round(sum(h <= 24 for h in resolve_hours) / max(1, n_cases), 4),
         "answers_per_case": round(tables["answers"].num_rows / max(1, n_cases), 3),
         "cases_with_identifiers": float(len(set(tables["identifiers"]["case_id"].to_pylist()))),
+        "states_diagnosis_share": round(
+            sum(tables["case_labels"]["states_diagnosis"].to_pylist()) / max(1, n_cases), 4
+        ),
     }
-
-
-def iter_case_texts(world_dir: Path) -> Iterator[tuple[str, str, str]]:
-    """(case_id, title, body) of every case in a written world."""
-    cases = read_table(world_dir, "cases")
-    yield from zip(
-        cases["case_id"].to_pylist(), cases["title"].to_pylist(), cases["body"].to_pylist(), strict=True
-    )

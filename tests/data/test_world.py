@@ -10,12 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from ml.paths import SAMPLE_WORLD_DIR as SAMPLE_DIR
 from ml.synthetic import world as world_module
 from ml.synthetic.geography import COUNTRIES
 from ml.synthetic.knowledge import KnowledgeBase
 from ml.synthetic.world import TABLES, World, WorldConfig, generate_world, read_table, write_world
 from ml.taxonomy import Taxonomy
-from tests.conftest import SAMPLE_DIR
 
 SCHEMAS = {
     "doctors": world_module.DOCTORS_SCHEMA,
