@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -24,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ml.paths import KNOWLEDGE_BASE_DIR
+from ml.text import fold
 from ml.taxonomy import load_taxonomy
 
 Locale = Literal["en", "es-ES", "es-MX"]
@@ -206,12 +206,6 @@ class Condition(BaseModel):
 
     def presentations_for(self, locale: str) -> list[Presentation]:
         return [p for p in self.presentations if p.locale == locale]
-
-
-def fold(text: str) -> str:
-    """Lower-case and strip accents, so 'Bronquitis plástica' matches 'bronquitis plastica'."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 class KnowledgeBase(BaseModel):

@@ -4,7 +4,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ml.synthetic.knowledge import KnowledgeBase, KnowledgeBaseError, fold, load_knowledge_base
+from ml.synthetic.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from ml.text import fold
 from ml.taxonomy import Taxonomy
 
 
