@@ -23,8 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ml.paths import KNOWLEDGE_BASE_DIR
-from ml.text import fold
 from ml.taxonomy import load_taxonomy
+from ml.text import fold
 
 Locale = Literal["en", "es-ES", "es-MX"]
 Urgency = Literal["emergent", "urgent", "routine"]

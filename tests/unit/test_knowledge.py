@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from ml.synthetic.knowledge import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
-from ml.text import fold
 from ml.taxonomy import Taxonomy
+from ml.text import fold
 
 
 def _presentation(locale: str, **overrides: Any) -> dict[str, Any]:

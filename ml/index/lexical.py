@@ -1,0 +1,174 @@
+"""Lexical channel: BM25 over hashed words and character 4-grams of long words.
+
+Rare exact terms carry much of the signal in medicine ("Fontan", "O157:H7", "ANCA"), and
+character n-grams of long words match across spelling and language ("amoxicillin" /
+"amoxicilina", "haemolytic" / "hemolítico"). Texts are hashed with scikit-learn's
+`HashingVectorizer`, so the channel needs no fitted vocabulary and takes new cases live.
+
+Layout: a large immutable segment in CSC form (fast column lookups for the query's terms) plus
+a small CSR segment of recent additions, merged into the large one every `merge_every` rows.
+Document frequencies cover every slot ever added until the index is compacted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from ml.text import fold
+
+_WORD = re.compile(r"[a-z0-9]+(?:[:/.\-][a-z0-9]+)*")
+
+
+def analyse(text: str) -> Iterator[str]:
+    """Words (lower-case, accents stripped) and the character 4-grams of words of 6+ letters."""
+    for word in _WORD.findall(fold(text)):
+        yield word
+        if len(word) >= 6 and word.isalpha():
+            padded = f"<{word}>"
+            for i in range(len(padded) - 3):
+                yield "#" + padded[i : i + 4]
+
+
+@dataclass(frozen=True)
+class LexicalConfig:
+    n_features: int = 2**20
+    k1: float = 1.2
+    b: float = 0.75
+    max_df_ratio: float = 0.5  # query terms in more documents than this say nothing
+    merge_every: int = 2_048
+
+
+class LexicalChannel:
+    def __init__(self, config: LexicalConfig | None = None) -> None:
+        self.config = config or LexicalConfig()
+        self._vectorizer = HashingVectorizer(
+            analyzer=analyse, n_features=self.config.n_features, alternate_sign=False, norm=None
+        )
+        self._main = sp.csc_matrix((0, self.config.n_features), dtype=np.float32)
+        self._recent: list[sp.csr_matrix] = []
+        self._recent_rows = 0
+        self._recent_stack: sp.csr_matrix | None = None
+        self.df = np.zeros(self.config.n_features, dtype=np.int32)
+        self._lengths = np.zeros(0, dtype=np.float32)  # tokens per slot, for BM25's average length
+
+    def __len__(self) -> int:
+        return int(self._main.shape[0]) + self._recent_rows
+
+    def add(self, texts: Sequence[str]) -> None:
+        counts = self._vectorizer.transform(texts).tocsr().astype(np.float32)
+        counts.sum_duplicates()
+        lengths = np.asarray(counts.sum(axis=1)).ravel().astype(np.float32)
+        self._lengths = np.concatenate([self._lengths, lengths])
+        self.df += np.bincount(counts.indices, minlength=self.config.n_features).astype(np.int32)
+        self._recent.append(self._bm25_weights(counts, lengths))
+        self._recent_rows += counts.shape[0]
+        self._recent_stack = None
+        if self._recent_rows >= self.config.merge_every:
+            self._merge()
+
+    def search(
+        self, text: str, allowed: npt.NDArray[np.bool_], k: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Top-k (scores, slots) among `allowed` slots with a positive score."""
+        terms, weights = self._query_terms(text)
+        scores = np.zeros(len(self), dtype=np.float32)
+        if len(terms):
+            main_rows = self._main.shape[0]
+            if main_rows:
+                scores[:main_rows] = self._main[:, terms] @ weights
+            if self._recent_rows:
+                scores[main_rows:] = self._recent_matrix()[:, terms] @ weights
+        scores[~allowed[: len(scores)]] = 0.0
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > k:
+            candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+        order = candidates[np.argsort(-scores[candidates], kind="stable")]
+        return scores[order], order.astype(np.int64)
+
+    def erase(self, slots: Sequence[int]) -> None:
+        """Zero the rows of these slots (the caller has tombstoned them); frequencies drop them too."""
+        if not slots:
+            return
+        self._merge()
+        rows = self._main.tocsr()
+        for slot in slots:
+            start, end = rows.indptr[slot], rows.indptr[slot + 1]
+            self.df[rows.indices[start:end]] -= 1
+            rows.data[start:end] = 0.0
+        rows.eliminate_zeros()
+        self._main = rows.tocsc()
+
+    def rebuilt(self, keep: npt.NDArray[np.int64]) -> LexicalChannel:
+        """A new channel of the kept slots, in order (weights kept as they were computed)."""
+        self._merge()
+        fresh = LexicalChannel(self.config)
+        kept_rows = self._main.tocsr()[keep]
+        fresh._main = kept_rows.tocsc()
+        fresh._lengths = self._lengths[keep]
+        fresh.df = np.bincount(kept_rows.indices, minlength=self.config.n_features).astype(np.int32)
+        return fresh
+
+    def _bm25_weights(self, counts: sp.csr_matrix, lengths: npt.NDArray[np.float32]) -> sp.csr_matrix:
+        # Length normalisation uses the average length known when the row arrives.
+        average = float(self._lengths.mean()) if len(self._lengths) else 1.0
+        k1, b = self.config.k1, self.config.b
+        row_norm = k1 * (1 - b + b * lengths / max(average, 1e-9))
+        per_entry = np.repeat(row_norm, np.diff(counts.indptr)).astype(np.float32)
+        weighted = counts.copy()
+        weighted.data = counts.data * (k1 + 1) / (counts.data + per_entry)
+        return weighted
+
+    def _query_terms(self, text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        terms = np.unique(self._vectorizer.transform([text]).indices).astype(np.int64)
+        df = self.df[terms].astype(np.float64)
+        n = max(len(self), 1)
+        useful = (df > 0) & (df <= self.config.max_df_ratio * n)
+        terms, df = terms[useful], df[useful]
+        idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        return terms, idf
+
+    def save(self, path: Path) -> None:
+        """Write the channel (merged into one segment) to an .npz file."""
+        self._merge()
+        np.savez(
+            path,
+            data=self._main.data,
+            indices=self._main.indices,
+            indptr=self._main.indptr,
+            shape=np.array(self._main.shape),
+            df=self.df,
+            lengths=self._lengths,
+        )
+
+    @classmethod
+    def load(cls, path: Path, config: LexicalConfig | None = None) -> LexicalChannel:
+        channel = cls(config)
+        with np.load(path) as arrays:
+            shape = tuple(int(x) for x in arrays["shape"])
+            if shape[1] != channel.config.n_features:
+                raise ValueError(
+                    f"{path} hashes into {shape[1]} features, expected {channel.config.n_features}"
+                )
+            channel._main = sp.csc_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)
+            channel.df = arrays["df"].astype(np.int32)
+            channel._lengths = arrays["lengths"].astype(np.float32)
+        return channel
+
+    def _recent_matrix(self) -> sp.csr_matrix:
+        if self._recent_stack is None:
+            self._recent_stack = sp.vstack(self._recent, format="csr")
+        return self._recent_stack
+
+    def _merge(self) -> None:
+        if not self._recent_rows:
+            return
+        self._main = sp.vstack([self._main.tocsr(), self._recent_matrix()], format="csc")
+        self._recent, self._recent_rows, self._recent_stack = [], 0, None

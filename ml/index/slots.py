@@ -1,0 +1,151 @@
+"""Slot table of a case index: string case ids over int64 positions, metadata and tombstones.
+
+Both retrieval channels store case number `slot` at FAISS/matrix position `slot`. A removed or
+replaced case keeps its slot as a tombstone (never returned) until the index is compacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.taxonomy import load_taxonomy
+
+LANGUAGES = ("en", "es", "other")  # language codes are stored as small integers
+
+
+@dataclass(frozen=True, slots=True)
+class CaseMeta:
+    """What search filters can ask about a case."""
+
+    resolved: bool = False
+    language: str = "en"
+    specialties: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Which cases a search may return; applied inside the search, before ranking."""
+
+    resolved_only: bool = False
+    language: str | None = None
+    specialties: tuple[str, ...] = ()  # any of these
+    exclude_ids: tuple[str, ...] = ()
+
+
+def language_code(language: str) -> int:
+    return LANGUAGES.index(language) if language in LANGUAGES else LANGUAGES.index("other")
+
+
+def specialty_mask(codes: Sequence[str]) -> int:
+    """The 63 taxonomy codes as bits of one int64 (bit i = the i-th code)."""
+    taxonomy = load_taxonomy()
+    mask = 0
+    for code in codes:
+        mask |= 1 << taxonomy.index(code)
+    return mask
+
+
+@dataclass
+class SlotTable:
+    case_ids: list[str] = field(default_factory=list)
+    live: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    resolved: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    language: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    specialties: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    slot_of: dict[str, int] = field(default_factory=dict)  # live case id -> slot
+
+    def __len__(self) -> int:
+        return len(self.case_ids)
+
+    @property
+    def live_count(self) -> int:
+        return len(self.slot_of)
+
+    def append(self, case_ids: Sequence[str], metas: Sequence[CaseMeta]) -> npt.NDArray[np.int64]:
+        """Give each case a new slot (tombstoning its old one, if any); return the new slots."""
+        self.tombstone([c for c in case_ids if c in self.slot_of])
+        start = len(self.case_ids)
+        slots = np.arange(start, start + len(case_ids), dtype=np.int64)
+        self.case_ids.extend(case_ids)
+        self.live = np.concatenate([self.live, np.ones(len(case_ids), dtype=bool)])
+        self.resolved = np.concatenate([self.resolved, [m.resolved for m in metas]]).astype(bool)
+        self.language = np.concatenate([self.language, [language_code(m.language) for m in metas]]).astype(
+            np.int8
+        )
+        self.specialties = np.concatenate(
+            [self.specialties, [specialty_mask(m.specialties) for m in metas]]
+        ).astype(np.int64)
+        for case_id, slot in zip(case_ids, slots, strict=True):
+            self.slot_of[case_id] = int(slot)
+        return slots
+
+    def tombstone(self, case_ids: Sequence[str]) -> list[int]:
+        """Mark these cases removed; return the slots that were live."""
+        slots = [self.slot_of.pop(c) for c in case_ids if c in self.slot_of]
+        if slots:
+            self.live[slots] = False
+        return slots
+
+    def update_meta(self, case_id: str, meta: CaseMeta) -> bool:
+        """Change a live case's metadata in place (e.g. it was just resolved)."""
+        slot = self.slot_of.get(case_id)
+        if slot is None:
+            return False
+        self.resolved[slot] = meta.resolved
+        self.language[slot] = language_code(meta.language)
+        self.specialties[slot] = specialty_mask(meta.specialties)
+        return True
+
+    def allowed(self, search_filter: SearchFilter) -> npt.NDArray[np.bool_]:
+        """Boolean mask over slots: live and matching the filter."""
+        mask = self.live.copy()
+        if search_filter.resolved_only:
+            mask &= self.resolved
+        if search_filter.language is not None:
+            mask &= self.language == language_code(search_filter.language)
+        if search_filter.specialties:
+            mask &= (self.specialties & specialty_mask(search_filter.specialties)) != 0
+        for case_id in search_filter.exclude_ids:
+            slot = self.slot_of.get(case_id)
+            if slot is not None:
+                mask[slot] = False
+        return mask
+
+    def compacted(self) -> tuple[SlotTable, npt.NDArray[np.int64]]:
+        """A table of the live slots only, and the old slot of each new slot."""
+        keep = np.flatnonzero(self.live).astype(np.int64)
+        table = SlotTable(
+            case_ids=[self.case_ids[i] for i in keep],
+            live=np.ones(len(keep), dtype=bool),
+            resolved=self.resolved[keep].copy(),
+            language=self.language[keep].copy(),
+            specialties=self.specialties[keep].copy(),
+        )
+        table.slot_of = {case_id: i for i, case_id in enumerate(table.case_ids)}
+        return table, keep
+
+    def to_arrays(self) -> dict[str, Any]:
+        return {
+            "case_ids": np.array(self.case_ids, dtype=np.str_),
+            "live": self.live,
+            "resolved": self.resolved,
+            "language": self.language,
+            "specialties": self.specialties,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, npt.NDArray[np.generic]]) -> SlotTable:
+        table = cls(
+            case_ids=[str(c) for c in arrays["case_ids"]],
+            live=np.asarray(arrays["live"], dtype=bool),
+            resolved=np.asarray(arrays["resolved"], dtype=bool),
+            language=np.asarray(arrays["language"], dtype=np.int8),
+            specialties=np.asarray(arrays["specialties"], dtype=np.int64),
+        )
+        table.slot_of = {c: i for i, c in enumerate(table.case_ids) if table.live[i]}
+        return table

@@ -1,0 +1,54 @@
+"""Matcher = encoder + case index: similar cases for a text, in any language."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ml.embeddings.base import Encoder, FingerprintMismatchError
+from ml.index.case_index import CaseIndex, Hit, IndexConfig, IndexedCase, Mode
+from ml.index.slots import CaseMeta, SearchFilter
+
+
+@dataclass(frozen=True, slots=True)
+class CaseText:
+    case_id: str
+    text: str  # title and body, de-identified
+    meta: CaseMeta
+
+
+class Matcher:
+    def __init__(self, encoder: Encoder, index: CaseIndex) -> None:
+        if index.fingerprint != encoder.fingerprint.token:
+            raise FingerprintMismatchError(
+                expected=index.fingerprint, actual=encoder.fingerprint.token, what="the case index"
+            )
+        self.encoder = encoder
+        self.index = index
+
+    @classmethod
+    def empty(cls, encoder: Encoder, config: IndexConfig | None = None) -> Matcher:
+        return cls(encoder, CaseIndex(dim=encoder.dim, fingerprint=encoder.fingerprint.token, config=config))
+
+    def add(self, cases: Sequence[CaseText], *, batch_size: int = 256) -> None:
+        """Encode and upsert cases (in batches, so memory stays flat on big backfills)."""
+        for start in range(0, len(cases), batch_size):
+            batch = cases[start : start + batch_size]
+            vectors = self.encoder.encode_documents([c.text for c in batch])
+            self.index.upsert(
+                [IndexedCase(c.case_id, v, c.text, c.meta) for c, v in zip(batch, vectors, strict=True)]
+            )
+
+    def remove(self, case_ids: Sequence[str]) -> int:
+        return self.index.remove(case_ids)
+
+    def search(
+        self,
+        text: str,
+        *,
+        k: int = 5,
+        search_filter: SearchFilter | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[Hit]:
+        vector = self.encoder.encode_queries([text])[0]
+        return self.index.search(vector, text, k=k, search_filter=search_filter, mode=mode)
