@@ -30,8 +30,8 @@ test-all: $(STAMP) ## run every test, slow and model-quality ones included
 	$(BIN)/pytest -m ''
 
 lint: $(STAMP) ## ruff and mypy --strict
-	$(BIN)/ruff check ml service tests
-	$(BIN)/ruff format --check ml service tests
+	$(BIN)/ruff check ml service tests bench
+	$(BIN)/ruff format --check ml service tests bench
 	$(BIN)/mypy
 
 run: $(STAMP) ## the main job on embedded defaults (for now: generate the full synthetic world)

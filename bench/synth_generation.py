@@ -30,7 +30,17 @@ def run_once(cases: int, doctors: int, out: Path) -> tuple[float, float]:
     """Wall seconds and peak resident memory (MiB) of one generation."""
     started = time.perf_counter()
     subprocess.run(
-        [str(CASEMATCH), "synth", "--cases", str(cases), "--doctors", str(doctors), "--out", str(out), "--force"],
+        [
+            str(CASEMATCH),
+            "synth",
+            "--cases",
+            str(cases),
+            "--doctors",
+            str(doctors),
+            "--out",
+            str(out),
+            "--force",
+        ],
         check=True,
         capture_output=True,
     )
@@ -40,7 +50,9 @@ def run_once(cases: int, doctors: int, out: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3, help="timed runs per size (after one warm-up)")
     args = parser.parse_args()
     rows, stats = [], {}
@@ -64,7 +76,10 @@ def main() -> None:
         "",
         "| world | cases | doctors | min s | median s | max s | peak RSS MiB |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        *(f"| {r[0]} | {r[1]:,} | {r[2]:,} | {r[3]:.1f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.0f} |" for r in rows),
+        *(
+            f"| {r[0]} | {r[1]:,} | {r[2]:,} | {r[3]:.1f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.0f} |"
+            for r in rows
+        ),
         "",
         f"Target: the full world in under {TARGET_SECONDS:.0f} s — {verdict}.",
         "",
@@ -72,10 +87,7 @@ def main() -> None:
         "",
         "| statistic | " + " | ".join(stats) + " |",
         "|---|" + "---:|" * len(stats),
-        *(
-            f"| {key} | " + " | ".join(f"{stats[w][key]:g}" for w in stats) + " |"
-            for key in stats["full"]
-        ),
+        *(f"| {key} | " + " | ".join(f"{stats[w][key]:g}" for w in stats) + " |" for key in stats["full"]),
         "",
     ]
     (BENCH_DIR / "synth.md").write_text("\n".join(lines))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ml.embeddings.base import Encoder, FingerprintMismatchError
 from ml.index.case_index import CaseIndex, Hit, IndexConfig, IndexedCase, Mode
 from ml.index.slots import CaseMeta, SearchFilter
+from ml.lexicon import BilingualLexicon, load_lexicon
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,17 +19,29 @@ class CaseText:
 
 
 class Matcher:
-    def __init__(self, encoder: Encoder, index: CaseIndex) -> None:
+    """Encodes posts and searches the index; the lexical query is expanded across languages.
+
+    `lexicon` (default: the bundled one learned from CodiEsp train) adds each query word's
+    translation, so a Spanish post's words can match English cases in the lexical channel.
+    """
+
+    def __init__(
+        self, encoder: Encoder, index: CaseIndex, *, lexicon: BilingualLexicon | None = None
+    ) -> None:
         if index.fingerprint != encoder.fingerprint.token:
             raise FingerprintMismatchError(
                 expected=index.fingerprint, actual=encoder.fingerprint.token, what="the case index"
             )
         self.encoder = encoder
         self.index = index
+        self.lexicon = lexicon if lexicon is not None else load_lexicon()
 
     @classmethod
-    def empty(cls, encoder: Encoder, config: IndexConfig | None = None) -> Matcher:
-        return cls(encoder, CaseIndex(dim=encoder.dim, fingerprint=encoder.fingerprint.token, config=config))
+    def empty(
+        cls, encoder: Encoder, config: IndexConfig | None = None, *, lexicon: BilingualLexicon | None = None
+    ) -> Matcher:
+        index = CaseIndex(dim=encoder.dim, fingerprint=encoder.fingerprint.token, config=config)
+        return cls(encoder, index, lexicon=lexicon)
 
     def add(self, cases: Sequence[CaseText], *, batch_size: int = 256) -> None:
         """Encode and upsert cases (in batches, so memory stays flat on big backfills)."""
@@ -51,4 +64,5 @@ class Matcher:
         mode: Mode = "hybrid",
     ) -> list[Hit]:
         vector = self.encoder.encode_queries([text])[0]
-        return self.index.search(vector, text, k=k, search_filter=search_filter, mode=mode)
+        lexical_text = self.lexicon.expand(text) if mode != "dense" else text
+        return self.index.search(vector, lexical_text, k=k, search_filter=search_filter, mode=mode)

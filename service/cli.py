@@ -82,11 +82,14 @@ def synth(
             console.print(f"world {name!r} in {out_dir} is up to date")
             _print_stats(name, existing["stats"])
             return
-        console.print(
-            f"[yellow]{out_dir} holds a different world (other options, knowledge base or generator); "
-            "pass --force to overwrite it.[/]"
-        )
-        raise typer.Exit(code=1)
+        if existing.get("config") != config.model_dump(mode="json"):
+            console.print(
+                f"[yellow]{out_dir} holds a world made with other options; pass --force to overwrite it.[/]"
+            )
+            raise typer.Exit(code=1)
+        # Same options, but the knowledge base or generator changed (or files were damaged):
+        # the world is derived data, so it is simply made again.
+        console.print(f"world {name!r} in {out_dir} is out of date; generating it again")
     started = time.perf_counter()
     with Progress(
         TextColumn("{task.description:>8}"),

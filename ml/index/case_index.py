@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,6 +97,16 @@ class CaseIndex:
                 "dense": self._dense.kind,
                 "fingerprint": self.fingerprint,
             }
+
+    def nbytes(self) -> int:
+        """Approximate memory held by the index (vectors, graph, lexical matrix, slot table)."""
+        with self._lock.gen_rlock():
+            return self._dense.nbytes() + self._lexical.nbytes() + self._slots.nbytes()
+
+    def set_ef_search(self, ef_search: int) -> None:
+        """HNSW search breadth: higher is more accurate and slower (no effect on exact search)."""
+        with self._lock.gen_wlock():
+            self._dense.config = replace(self._dense.config, ef_search=ef_search)
 
     def search(
         self,

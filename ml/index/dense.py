@@ -76,6 +76,9 @@ class DenseChannel:
         order = np.argsort(-scores, kind="stable")[:k]
         return scores[order].astype(np.float32), subset[order]
 
+    def nbytes(self) -> int:
+        return len(faiss.serialize_index(self.index))
+
     def erase(self, slots: Sequence[int]) -> None:
         """Zero the stored vectors of these slots (the caller has tombstoned them)."""
         flat = self.index.storage if isinstance(self.index, faiss.IndexHNSWFlat) else self.index

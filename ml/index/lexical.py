@@ -93,6 +93,11 @@ class LexicalChannel:
         order = candidates[np.argsort(-scores[candidates], kind="stable")]
         return scores[order], order.astype(np.int64)
 
+    def nbytes(self) -> int:
+        matrices = [self._main, *self._recent]
+        arrays = sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in matrices)
+        return int(arrays + self.df.nbytes + self._lengths.nbytes)
+
     def erase(self, slots: Sequence[int]) -> None:
         """Zero the rows of these slots (the caller has tombstoned them); frequencies drop them too."""
         if not slots:

@@ -101,6 +101,10 @@ class SlotTable:
         self.specialties[slot] = specialty_mask(meta.specialties)
         return True
 
+    def nbytes(self) -> int:
+        arrays = self.live.nbytes + self.resolved.nbytes + self.language.nbytes + self.specialties.nbytes
+        return int(arrays + sum(len(c) + 60 for c in self.case_ids) * 2)  # ids held twice, ~60 B overhead
+
     def allowed(self, search_filter: SearchFilter) -> npt.NDArray[np.bool_]:
         """Boolean mask over slots: live and matching the filter."""
         mask = self.live.copy()

@@ -1,0 +1,58 @@
+"""Loaders for the real public corpora in ../shared/data (see its README): never train on `test`."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml.paths import PROJECT_ROOT
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+SPLITS = ("train", "dev", "test")
+
+
+class CorpusMissingError(FileNotFoundError):
+    """A corpus file is not where the shared data folder should be."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelDoc:
+    doc_id: str
+    spanish: str
+    english: str
+    split: str
+    label: str  # CodiEsp: the journal's specialty (or "none"); TICO-19: the source document
+
+
+def _open(relative: str, data_dir: Path) -> Path:
+    path = data_dir / relative
+    if not path.exists():
+        raise CorpusMissingError(
+            f"{path} not found: the real corpora live in ../shared/data next to the project "
+            "(pass data_dir= to point elsewhere)"
+        )
+    return path
+
+
+def load_codiesp(split: str, data_dir: Path = SHARED_DATA) -> list[ParallelDoc]:
+    """CodiEsp clinical case reports: Spanish originals and their machine-translated English."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} not in {SPLITS}")
+    csv.field_size_limit(sys.maxsize)  # some reports are long
+    with _open("codiesp/codiesp_cases.csv", data_dir).open(newline="", encoding="utf-8") as handle:
+        return [
+            ParallelDoc(row["doc_id"], row["text_es"], row["text_en_mt"], row["split"], row["specialty"])
+            for row in csv.DictReader(handle)
+            if row["split"] == split
+        ]
+
+
+def load_tico19(data_dir: Path = SHARED_DATA) -> list[ParallelDoc]:
+    """TICO-19 English/Spanish sentence pairs (evaluation only: it has no split)."""
+    with _open("tico19/tico19_en_es.tsv", data_dir).open(newline="", encoding="utf-8") as handle:
+        return [
+            ParallelDoc(row["tuid"], row["es"], row["en"], "eval", row["doc"])
+            for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        ]

@@ -1,0 +1,79 @@
+"""Cross-lingual retrieval tasks: parallel corpora, and same-condition cases in the synthetic world."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ml.evaluation.corpora import ParallelDoc
+from ml.index.slots import CaseMeta
+from ml.matching import CaseText
+from ml.synthetic.world import read_table
+
+# The synthetic world's time split: earlier months are history, later months are queries.
+DEV_START = datetime(2025, 9, 1, tzinfo=UTC)
+TEST_START = datetime(2025, 11, 1, tzinfo=UTC)
+PERIODS = {"dev": (DEV_START, TEST_START), "test": (TEST_START, datetime(2026, 1, 1, tzinfo=UTC))}
+
+
+@dataclass(frozen=True)
+class RetrievalTask:
+    name: str
+    corpus: list[CaseText]
+    queries: list[str]
+    relevant: list[set[str]]  # per query, the corpus ids that count as right
+
+
+def parallel_task(docs: Sequence[ParallelDoc], *, direction: str, name: str) -> RetrievalTask:
+    """Each query (one language) should find its own translation among all of the other language."""
+    if direction not in ("es->en", "en->es"):
+        raise ValueError(f"direction {direction!r} is not 'es->en' or 'en->es'")
+    to_english = direction == "es->en"
+    corpus = [
+        CaseText(
+            d.doc_id, d.english if to_english else d.spanish, CaseMeta(True, "en" if to_english else "es")
+        )
+        for d in docs
+    ]
+    queries = [d.spanish if to_english else d.english for d in docs]
+    return RetrievalTask(name, corpus, queries, [{d.doc_id} for d in docs])
+
+
+def synthetic_task(world_dir: Path, *, split: str, max_queries: int = 400, seed: int = 0) -> RetrievalTask:
+    """Spanish cases posted in `split`'s months should find an English resolved case of the same
+    condition among the English cases resolved before those months began.
+
+    The English and Spanish presentations of a condition were written independently, so this
+    measures cross-lingual matching, not shared wording.
+    """
+    start, end = PERIODS[split]
+    cases = read_table(world_dir, "cases").to_pylist()
+    condition = {r["case_id"]: r["condition_id"] for r in read_table(world_dir, "case_labels").to_pylist()}
+    resolved_at = {r["case_id"]: r["resolved_at"] for r in read_table(world_dir, "resolutions").to_pylist()}
+    corpus = [
+        CaseText(c["case_id"], f"{c['title']}. {c['body']}", CaseMeta(True, "en"))
+        for c in cases
+        if c["language"] == "en" and c["case_id"] in resolved_at and resolved_at[c["case_id"]] < start
+    ]
+    by_condition: dict[str, set[str]] = defaultdict(set)
+    for case in corpus:
+        by_condition[condition[case.case_id]].add(case.case_id)
+    candidates = [
+        c
+        for c in cases
+        if c["language"] == "es" and start <= c["created_at"] < end and by_condition[condition[c["case_id"]]]
+    ]
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(candidates), size=min(max_queries, len(candidates)), replace=False))
+    queries = [candidates[i] for i in chosen]
+    return RetrievalTask(
+        f"synthetic {split}: es case -> en case of the same condition",
+        corpus,
+        [f"{q['title']}. {q['body']}" for q in queries],
+        [by_condition[condition[q["case_id"]]] for q in queries],
+    )
