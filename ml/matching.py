@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ml.embeddings.base import Encoder, FingerprintMismatchError
 from ml.index.case_index import CaseIndex, Hit, IndexConfig, IndexedCase, Mode
 from ml.index.slots import CaseMeta, SearchFilter
 from ml.lexicon import BilingualLexicon, load_lexicon
+
+
+def post_text(title: str, body: str) -> str:
+    """The one text a post is matched by: its title, then its body."""
+    return f"{title.strip()}. {body.strip()}" if title.strip() else body.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +48,25 @@ class Matcher:
         index = CaseIndex(dim=encoder.dim, fingerprint=encoder.fingerprint.token, config=config)
         return cls(encoder, index, lexicon=lexicon)
 
-    def add(self, cases: Sequence[CaseText], *, batch_size: int = 256) -> None:
-        """Encode and upsert cases (in batches, so memory stays flat on big backfills)."""
+    def add(
+        self,
+        cases: Sequence[CaseText],
+        *,
+        batch_size: int = 256,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        """Encode and upsert cases in batches (memory stays flat on big backfills).
+
+        `on_batch(n)` is told after each batch how many cases it held (for progress bars).
+        """
         for start in range(0, len(cases), batch_size):
             batch = cases[start : start + batch_size]
             vectors = self.encoder.encode_documents([c.text for c in batch])
             self.index.upsert(
                 [IndexedCase(c.case_id, v, c.text, c.meta) for c, v in zip(batch, vectors, strict=True)]
             )
+            if on_batch is not None:
+                on_batch(len(batch))
 
     def remove(self, case_ids: Sequence[str]) -> int:
         return self.index.remove(case_ids)

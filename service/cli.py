@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ml.embeddings import Encoder, load_encoder
 from ml.synthetic.knowledge import (
     DEFAULT_KB_DIR,
     KnowledgeBase,
@@ -37,6 +38,8 @@ def _main(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    # faiss logs its probing of CPU-specific builds at INFO; only --verbose wants that.
+    logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 class _RichProgress:
@@ -82,7 +85,8 @@ def synth(
             console.print(f"world {name!r} in {out_dir} is up to date")
             _print_stats(name, existing["stats"])
             return
-        if existing.get("config") != config.model_dump(mode="json"):
+        chosen = ("name", "seed", "n_cases", "n_doctors")  # what this command's options set
+        if any(existing.get("config", {}).get(key) != getattr(config, key) for key in chosen):
             console.print(
                 f"[yellow]{out_dir} holds a world made with other options; pass --force to overwrite it.[/]"
             )
@@ -91,13 +95,7 @@ def synth(
         # the world is derived data, so it is simply made again.
         console.print(f"world {name!r} in {out_dir} is out of date; generating it again")
     started = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description:>8}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
+    with _progress_bar() as bar:
         world = generate_world(config, knowledge, load_taxonomy(), progress=_RichProgress(bar))
     write_world(world, out_dir)
     elapsed = time.perf_counter() - started
@@ -114,6 +112,72 @@ def _print_stats(name: str, stats: dict[str, float]) -> None:
     Console().print(table)
 
 
+@app.command("index")
+def build_index(
+    world: Annotated[
+        str, typer.Option(help="synthetic world to index (a name under the synthetic dir)")
+    ] = "sample",
+    all_cases: Annotated[bool, typer.Option("--all", help="index unresolved cases too")] = False,
+) -> None:
+    """Build the similar-cases index from a synthetic world's resolved cases, into $CASEMATCH_HOME/index."""
+    from ml.matching import Matcher
+    from ml.synthetic.corpus import world_case_texts
+
+    settings = Settings()
+    world_dir = _world_dir(settings, world)
+    texts = world_case_texts(world_dir, resolved_only=not all_cases)
+    matcher = Matcher.empty(_encoder(settings))
+    started = time.perf_counter()
+    with _progress_bar() as bar:
+        task = bar.add_task("encoding", total=len(texts))
+        matcher.add(texts, on_batch=lambda n: bar.advance(task, n))
+    matcher.index.watermark = {"world": world, "cases": len(texts)}
+    matcher.index.save(settings.index_dir)
+    console.print(
+        f"indexed {len(texts)} cases of world {world!r} with {matcher.encoder.name} in "
+        f"{time.perf_counter() - started:.1f} s -> {settings.index_dir}"
+    )
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="a case post, in English or Spanish")],
+    k: Annotated[int, typer.Option(min=1, max=100, help="how many similar cases")] = 5,
+    language: Annotated[str | None, typer.Option(help="only cases in this language (en, es)")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or lexical")] = "hybrid",
+) -> None:
+    """Find the indexed cases most like TEXT (build the index first with `casematch index`)."""
+    from ml.index import CaseIndex, SearchFilter
+    from ml.matching import Matcher
+
+    if mode not in ("hybrid", "dense", "lexical"):
+        raise typer.BadParameter(f"mode {mode!r} is not hybrid, dense or lexical", param_hint="--mode")
+    settings = Settings()
+    encoder = _encoder(settings)
+    try:
+        index = CaseIndex.load(settings.index_dir, expected_fingerprint=encoder.fingerprint.token)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=1) from None
+    hits = Matcher(encoder, index).search(
+        text,
+        k=k,
+        search_filter=SearchFilter(language=language),
+        mode=mode,  # type: ignore[arg-type]
+    )
+    table = Table(title=f"{len(hits)} similar cases ({mode})")
+    for column in ("case", "score", "dense", "lexical"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for hit in hits:
+        table.add_row(
+            hit.case_id,
+            f"{hit.score:.4f}",
+            "-" if hit.dense_score is None else f"{hit.dense_score:.3f}",
+            "-" if hit.lexical_score is None else f"{hit.lexical_score:.1f}",
+        )
+    Console().print(table)
+
+
 @app.command("kb")
 def kb_check(
     path: Annotated[Path, typer.Argument(help="knowledge base folder, or one YAML file")] = DEFAULT_KB_DIR,
@@ -127,6 +191,36 @@ def settings() -> None:
     """Show the settings in force (from CASEMATCH_* variables and .env)."""
     for key, value in Settings().model_dump().items():
         Console().print(f"CASEMATCH_{key.upper()}={value}")
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _world_dir(settings: Settings, world: str) -> Path:
+    world_dir = settings.synthetic_dir / world
+    if not (world_dir / "manifest.json").exists():
+        console.print(
+            f"[red]no synthetic world {world!r} in {settings.synthetic_dir}; run `casematch synth`[/]"
+        )
+        raise typer.Exit(code=1)
+    return world_dir
+
+
+def _encoder(settings: Settings) -> Encoder:
+    try:
+        return load_encoder(
+            settings.encoder, threads=settings.encoder_threads, cache_path=settings.embedding_cache
+        )
+    except ValueError as exc:
+        console.print(f"[red]CASEMATCH_ENCODER: {exc}[/]")
+        raise typer.Exit(code=2) from None
 
 
 def _load_kb(path: Path) -> KnowledgeBase:

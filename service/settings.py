@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         default="",
         description="MLflow tracking URI; default: a SQLite MLflow store in the home",
     )
+    encoder: str = Field(
+        default="use",
+        description="sentence encoder: use | e5 | sentence-transformers:<folder or package>",
+    )
+    encoder_threads: int = Field(default=1, ge=1, le=64, description="threads the encoder may use")
     synthetic_dir: Path = Field(
         default=SYNTHETIC_DIR,
         description="folder that holds synthetic worlds, one sub-folder per world",
@@ -42,3 +47,11 @@ class Settings(BaseSettings):
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         return self
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def embedding_cache(self) -> Path:
+        return self.home / "embeddings.sqlite"

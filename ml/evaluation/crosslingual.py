@@ -12,7 +12,7 @@ import numpy as np
 
 from ml.evaluation.corpora import ParallelDoc
 from ml.index.slots import CaseMeta
-from ml.matching import CaseText
+from ml.matching import CaseText, post_text
 from ml.synthetic.world import read_table
 
 # The synthetic world's time split: earlier months are history, later months are queries.
@@ -56,7 +56,7 @@ def synthetic_task(world_dir: Path, *, split: str, max_queries: int = 400, seed:
     condition = {r["case_id"]: r["condition_id"] for r in read_table(world_dir, "case_labels").to_pylist()}
     resolved_at = {r["case_id"]: r["resolved_at"] for r in read_table(world_dir, "resolutions").to_pylist()}
     corpus = [
-        CaseText(c["case_id"], f"{c['title']}. {c['body']}", CaseMeta(True, "en"))
+        CaseText(c["case_id"], post_text(c["title"], c["body"]), CaseMeta(True, "en"))
         for c in cases
         if c["language"] == "en" and c["case_id"] in resolved_at and resolved_at[c["case_id"]] < start
     ]
@@ -74,6 +74,6 @@ def synthetic_task(world_dir: Path, *, split: str, max_queries: int = 400, seed:
     return RetrievalTask(
         f"synthetic {split}: es case -> en case of the same condition",
         corpus,
-        [f"{q['title']}. {q['body']}" for q in queries],
+        [post_text(q["title"], q["body"]) for q in queries],
         [by_condition[condition[q["case_id"]]] for q in queries],
     )

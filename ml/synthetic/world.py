@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from ml.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 RARITY_WEIGHT = {"common": 1.0, "uncommon": 0.5, "rare": 0.2, "very_rare": 0.08}
 # Posting time of day (author's local hour): mostly working hours, some evening.
 POSTING_BY_HOUR = np.array(
@@ -78,6 +78,10 @@ class WorldConfig(BaseModel):
     spanish_from_bilingual: float = Field(
         default=0.25, ge=0, le=1, description="share of posts in Spanish by bilingual doctors outside ES/MX"
     )
+    # The rare cases the product is demonstrated and tested with must exist in every world, in
+    # both languages, however small: a world short of them gets some posts switched to them.
+    featured_conditions: tuple[str, ...] = ("plastic_bronchitis_fontan", "hus_stec_o157")
+    featured_minimum: int = Field(default=3, ge=0, description="posts per featured condition and language")
 
 
 class Progress(Protocol):
@@ -385,8 +389,38 @@ def _post_cases(
                 _draw_patient(condition, condition.presentations[presentation], rng),
             )
         )
+    _feature_conditions(cases, conditions, config)
     cases.sort(key=lambda c: c.posted_hours)
     return cases
+
+
+def _feature_conditions(
+    cases: list[_PostedCase], conditions: tuple[Condition, ...], config: WorldConfig
+) -> None:
+    """Switch some posts to the featured conditions until each has its minimum in each language.
+
+    Uses its own random stream, so a world that already has enough is left exactly as drawn.
+    """
+    index_of = {c.id: i for i, c in enumerate(conditions)}
+    unknown = [c for c in config.featured_conditions if c not in index_of]
+    if unknown:
+        raise ValueError(f"featured conditions {unknown} are not in the knowledge base")
+    featured = {index_of[c] for c in config.featured_conditions}
+    rng = np.random.default_rng([config.seed, 1])
+    for condition_id in config.featured_conditions:
+        target = index_of[condition_id]
+        condition = conditions[target]
+        for language in ("en", "es"):
+            have = sum(c.condition == target and c.language == language for c in cases)
+            switchable = [
+                i for i, c in enumerate(cases) if c.language == language and c.condition not in featured
+            ]
+            needed = min(max(0, config.featured_minimum - have), len(switchable))
+            for i in rng.choice(switchable, size=needed, replace=False) if needed else []:
+                post = cases[int(i)]
+                presentation = _choose_presentation(condition, post.locale, rng)
+                patient = _draw_patient(condition, condition.presentations[presentation], rng)
+                cases[int(i)] = replace(post, condition=target, presentation=presentation, patient=patient)
 
 
 def _case_language(

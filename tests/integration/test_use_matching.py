@@ -9,7 +9,7 @@ import pytest
 from ml.embeddings import FingerprintMismatchError, load_encoder
 from ml.embeddings.base import Encoder
 from ml.index import CaseIndex, CaseMeta, SearchFilter
-from ml.matching import CaseText, Matcher
+from ml.matching import CaseText, Matcher, post_text
 from ml.paths import SAMPLE_WORLD_DIR
 from ml.synthetic.world import read_table
 
@@ -39,7 +39,7 @@ def english_sample() -> list[CaseText]:
         r["case_id"]: r["condition_id"] for r in read_table(SAMPLE_WORLD_DIR, "case_labels").to_pylist()
     }
     return [
-        CaseText(c["case_id"], f"{c['title']}. {c['body']}", CaseMeta(True, "en"))
+        CaseText(c["case_id"], post_text(c["title"], c["body"]), CaseMeta(True, "en"))
         for c in read_table(SAMPLE_WORLD_DIR, "cases").to_pylist()
         if c["language"] == "en" and labels[c["case_id"]] != "plastic_bronchitis_fontan"
     ][:250]
