@@ -249,3 +249,18 @@ def test_small_world_stats_agree_with_its_tables(small_world: World) -> None:
     stats = small_world.stats
     assert stats["cases"] == small_world.tables["cases"].num_rows
     assert stats["resolved_share"] == round(small_world.tables["resolutions"].num_rows / stats["cases"], 4)
+
+
+def test_featured_rare_conditions_are_in_both_languages(sample: dict[str, pa.Table]) -> None:
+    languages = dict(
+        zip(sample["cases"]["case_id"].to_pylist(), sample["cases"]["language"].to_pylist(), strict=True)
+    )
+    counts = Counter((r["condition_id"], languages[r["case_id"]]) for r in sample["case_labels"].to_pylist())
+    for condition in WorldConfig().featured_conditions:
+        assert counts[(condition, "en")] >= 3 and counts[(condition, "es")] >= 3, condition
+
+
+def test_an_unknown_featured_condition_is_refused(knowledge_base: KnowledgeBase, taxonomy: Taxonomy) -> None:
+    config = WorldConfig(n_cases=50, n_doctors=20, featured_conditions=("no_such_condition",))
+    with pytest.raises(ValueError, match="no_such_condition"):
+        generate_world(config, knowledge_base, taxonomy)
