@@ -214,6 +214,9 @@ def _world_dir(settings: Settings, world: str) -> Path:
 
 
 def _encoder(settings: Settings) -> Encoder:
+    from ml.index import set_search_threads
+
+    set_search_threads(settings.encoder_threads)  # encoder and FAISS share the same small budget
     try:
         return load_encoder(
             settings.encoder, threads=settings.encoder_threads, cache_path=settings.embedding_cache
