@@ -4,7 +4,8 @@
 - Exact search while small, HNSW above a threshold; removal by tombstones (HNSW cannot remove),
   vectors of removed cases zeroed at once, tombstones purged by `compact()` (automatic when they
   pass `compact_ratio` of the slots).
-- Searches share a read lock; writes take the write lock (`readerwriterlock`, writer-fair).
+- Searches share a read lock; writes take the write lock (`readerwriterlock`, writer-preferring,
+  so a stream of searches cannot starve ingest).
 - Hybrid retrieval fuses the two channels' rankings by reciprocal rank.
 - Saved as a folder with a manifest holding the encoder fingerprint and file checksums.
 """

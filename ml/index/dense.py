@@ -24,7 +24,7 @@ class DenseConfig:
     hnsw_above: int = 50_000  # exact search up to this many slots, HNSW beyond
     hnsw_m: int = 32
     ef_construction: int = 80
-    ef_search: int = 96
+    ef_search: int = 128  # recall@10 0.968 at 1M cases, p99 1.85 ms on one core (bench/index.md)
     exact_below_allowed: int = 4_096  # a filter this selective is served exactly, from the subset
 
 
