@@ -3,7 +3,7 @@
 The texts are posts of the committed sample world (title + body, 60-250 words), so the numbers
 are the floor that routing latency is held against. Each backend runs with one thread.
 
-    taskset -c 1 .venv/bin/python bench/encoders.py [--cases 256] [--singles 50]
+    taskset -c 0 .venv/bin/python bench/encoders.py [--cases 256] [--singles 50]
 
 Writes bench/encoders.md.
 """
@@ -74,7 +74,7 @@ def main() -> None:
     lines = [
         "# Encoder throughput",
         "",
-        "Command: `taskset -c 1 .venv/bin/python bench/encoders.py "
+        "Command: `taskset -c 0 .venv/bin/python bench/encoders.py "
         f"--cases {args.cases} --singles {args.singles}` (one thread each). "
         f"Texts: sample-world posts, mean {words:.0f} words.",
         "",
