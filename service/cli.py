@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -78,7 +79,10 @@ def synth(
     settings = Settings()
     out_dir = out or settings.synthetic_dir / name
     knowledge = _load_kb(kb)
-    config = WorldConfig(name=name, seed=seed, n_cases=cases, n_doctors=doctors)
+    try:
+        config = WorldConfig(name=name, seed=seed, n_cases=cases, n_doctors=doctors)
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint=exc.errors()[0]["loc"][0]) from None
     existing = read_manifest(out_dir)
     if existing is not None and not force:
         if is_up_to_date(out_dir, config, knowledge):

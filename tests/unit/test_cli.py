@@ -46,10 +46,12 @@ def test_synth_writes_a_world_and_keeps_it_unless_forced(tmp_path: Path) -> None
     assert runner.invoke(app, [*args, "--seed", "5", "--force"]).exit_code == 0
 
 
-def test_synth_rejects_bad_sizes() -> None:
+def test_synth_rejects_bad_sizes_and_names() -> None:
     result = runner.invoke(app, ["synth", "--cases", "0"])
     assert result.exit_code == 2
     assert "--cases" in result.output
+    escape = runner.invoke(app, ["synth", "--name", "../escape"])
+    assert escape.exit_code == 2 and "name" in _said(escape.output)
 
 
 def test_kb_reports_a_broken_file_with_its_problem(tmp_path: Path) -> None:
