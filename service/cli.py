@@ -82,7 +82,8 @@ def synth(
     try:
         config = WorldConfig(name=name, seed=seed, n_cases=cases, n_doctors=doctors)
     except ValidationError as exc:
-        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint=exc.errors()[0]["loc"][0]) from None
+        first = exc.errors()[0]
+        raise typer.BadParameter(first["msg"], param_hint=str(first["loc"][0])) from None
     existing = read_manifest(out_dir)
     if existing is not None and not force:
         if is_up_to_date(out_dir, config, knowledge):
