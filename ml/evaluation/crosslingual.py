@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +12,8 @@ import numpy as np
 from ml.evaluation.corpora import ParallelDoc
 from ml.index.slots import CaseMeta
 from ml.matching import CaseText, post_text
+from ml.synthetic.splits import PERIODS
 from ml.synthetic.world import read_table
-
-# The synthetic world's time split: earlier months are history, later months are queries.
-DEV_START = datetime(2025, 9, 1, tzinfo=UTC)
-TEST_START = datetime(2025, 11, 1, tzinfo=UTC)
-PERIODS = {"dev": (DEV_START, TEST_START), "test": (TEST_START, datetime(2026, 1, 1, tzinfo=UTC))}
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ def parallel_task(docs: Sequence[ParallelDoc], *, direction: str, name: str) -> 
 
 
 def synthetic_task(world_dir: Path, *, split: str, max_queries: int = 400, seed: int = 0) -> RetrievalTask:
-    """Spanish cases posted in `split`'s months should find an English resolved case of the same
+    """Spanish cases posted in `split`'s months (see `ml.synthetic.splits`) should find an English resolved case of the same
     condition among the English cases resolved before those months began.
 
     The English and Spanish presentations of a condition were written independently, so this
