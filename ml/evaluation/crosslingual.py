@@ -40,8 +40,8 @@ def parallel_task(docs: Sequence[ParallelDoc], *, direction: str, name: str) -> 
 
 
 def synthetic_task(world_dir: Path, *, split: str, max_queries: int = 400, seed: int = 0) -> RetrievalTask:
-    """Spanish cases posted in `split`'s months (see `ml.synthetic.splits`) should find an English resolved case of the same
-    condition among the English cases resolved before those months began.
+    """Spanish cases posted in `split`'s months (`ml.synthetic.splits`) should find an English
+    resolved case of the same condition among the English cases resolved before those months.
 
     The English and Spanish presentations of a condition were written independently, so this
     measures cross-lingual matching, not shared wording.

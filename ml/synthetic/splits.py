@@ -1,7 +1,7 @@
 """The synthetic world's time split, shared by every model and benchmark trained on it.
 
-Cases posted before September are `train`, September–October `dev` (for choosing settings),
-November–December `test` (reported once). Splitting by time, not at random, is what a router
+Cases posted before September are `train`, September-October `dev` (for choosing settings),
+November-December `test` (reported once). Splitting by time, not at random, is what a router
 deployed on past data faces: it never sees the future.
 """
 
