@@ -36,6 +36,27 @@ def _open(relative: str, data_dir: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class LabelledNote:
+    doc_id: str
+    text: str
+    specialties: tuple[str, ...]  # taxonomy codes a correct router may put first
+    split: str
+
+
+def load_mtsamples(split: str, data_dir: Path = SHARED_DATA) -> list[LabelledNote]:
+    """MTSamples English transcriptions with their specialty codes (see the corpus README)."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} not in {SPLITS}")
+    csv.field_size_limit(sys.maxsize)
+    with _open("mtsamples/mtsamples_specialties.csv", data_dir).open(newline="", encoding="utf-8") as handle:
+        return [
+            LabelledNote(row["doc_id"], row["text"], tuple(row["specialties"].split(";")), row["split"])
+            for row in csv.DictReader(handle)
+            if row["split"] == split
+        ]
+
+
 def load_codiesp(split: str, data_dir: Path = SHARED_DATA) -> list[ParallelDoc]:
     """CodiEsp clinical case reports: Spanish originals and their machine-translated English."""
     if split not in SPLITS:
