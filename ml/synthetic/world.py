@@ -137,52 +137,12 @@ def generate_world(
     planter = IdentifierFactory()
     simulator = BehaviourSimulator(BehaviourParams(), _doctor_state(doctors, fits, conditions), offsets, rng)
 
-    case_rows: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "case_id",
-            "title",
-            "body",
-            "language",
-            "locale",
-            "country",
-            "author_id",
-            "patient_age",
-            "patient_sex",
-            "created_at",
-        )
-    }
-    label_rows: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "case_id",
-            "condition_id",
-            "diagnosis_en",
-            "diagnosis_es",
-            "primary_specialty",
-            "specialties",
-            "urgency",
-            "rarity",
-            "presentation_index",
-            "states_diagnosis",
-        )
-    }
-    span_rows: dict[str, list[object]] = {k: [] for k in ("case_id", "field", "start", "end", "kind", "text")}
-    answer_rows: dict[str, list[object]] = {
-        k: [] for k in ("answer_id", "case_id", "doctor_id", "created_at", "accepted")
-    }
-    resolution_rows: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "case_id",
-            "resolved_at",
-            "diagnosis",
-            "condition_id",
-            "accepted_answer_id",
-            "accepted_doctor_id",
-            "specialties",
-        )
-    }
+    # One column list per schema field; rows are appended in posting order.
+    case_rows = _columns(CASES_SCHEMA)
+    label_rows = _columns(LABELS_SCHEMA)
+    span_rows = _columns(IDENTIFIERS_SCHEMA)
+    answer_rows = _columns(ANSWERS_SCHEMA)
+    resolution_rows = _columns(RESOLUTIONS_SCHEMA)
     first_answer_hours: list[float] = []
 
     progress.stage("cases", len(posted))
@@ -598,6 +558,10 @@ LATENT_SCHEMA = pa.schema(
         ("drops_accents", pa.bool_()),
     ]
 )
+
+
+def _columns(schema: pa.Schema) -> dict[str, list[object]]:
+    return {name: [] for name in schema.names}
 
 
 def _append(rows: dict[str, list[object]], **values: object) -> None:
