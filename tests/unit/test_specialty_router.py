@@ -27,7 +27,7 @@ ENCODER = KeywordEncoder(
 
 @pytest.fixture(scope="module")
 def router() -> SpecialtyRouter:
-    config = SpecialtyRouterConfig(word_features=1000, char_features=1000, c=10.0)
+    config = SpecialtyRouterConfig(word_features=1000, char_features=1000, c=10.0, embedding_weight=1.0)
     texts = [t for t, _ in TRAIN * 3]
     return SpecialtyRouter(config).fit(
         texts, ENCODER.encode_documents(texts), [labels for _, labels in TRAIN * 3]
@@ -49,6 +49,8 @@ def test_untrained_specialties_score_zero_and_unknown_codes_fail(router: Special
     probabilities = router.predict_proba(["anything"], ENCODER.encode_queries(["anything"]))
     assert probabilities.shape == (1, 63)
     assert probabilities[0, router.codes.index("urology")] == 0.0
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert router.trained_labels.sum() == 4  # cardiology, dermatology, both pediatric codes
     with pytest.raises(KeyError):
         SpecialtyRouter().fit(["x"], ENCODER.encode_documents(["x"]), [("urolgy",)])
 
