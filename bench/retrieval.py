@@ -6,7 +6,7 @@ Tasks (test splits only; the fusion weight is chosen on the synthetic *dev* mont
 - TICO-19 (all pairs; the corpus has no split and is never trained on): ES->EN and EN->ES sentences;
 - synthetic test months: a Spanish case must find an English resolved case of the same condition.
 
-    .venv/bin/python bench/retrieval.py [--backends use,minilm,e5] [--world data/synthetic/world]
+    .venv/bin/python bench/retrieval.py [--backends use,use-chunk64,minilm,minilm-chunk64,e5]
 
 Writes bench/retrieval.md.
 """
@@ -31,7 +31,7 @@ from ml.evaluation.crosslingual import RetrievalTask, parallel_task, synthetic_t
 from ml.evaluation.retrieval import RetrievalScores, score_rankings
 from ml.index import CaseIndex, IndexConfig, IndexedCase
 from ml.lexicon import load_lexicon
-from ml.paths import SYNTHETIC_DIR
+from ml.paths import PROJECT_ROOT, SYNTHETIC_DIR
 
 BENCH_DIR = Path(__file__).resolve().parent
 BACKENDS = {
@@ -115,17 +115,24 @@ def run_task(
 def markdown(
     rows: list[Row], weight: float, weight_scan: dict[float, float], args: argparse.Namespace
 ) -> str:
+    # The lexical channel alone ignores the encoder: show it once, without an encoder name.
+    rows = [replace(r, backend="-", encode_seconds=0.0) if r.mode.startswith("lexical") else r for r in rows]
+    rows = sorted(rows, key=lambda r: (r.task, not r.mode.startswith("lexical"), r.backend, r.mode))
+    world = args.world.relative_to(PROJECT_ROOT) if args.world.is_relative_to(PROJECT_ROOT) else args.world
     lines = [
         "# Cross-lingual retrieval",
         "",
         f"Command: `.venv/bin/python bench/retrieval.py --backends {args.backends}` "
-        f"(world: `{args.world}`). Test splits only; nothing here was trained on these corpora.",
+        f"(world: `{world}`, from `make run`). Test splits only; nothing here was trained on these corpora.",
         "",
         "Hybrid = dense + lexical (hashed BM25 over words and character 4-grams) fused by reciprocal "
         f"rank with lexical weight {weight}, chosen on the synthetic dev months for hybrid+lexicon "
         f"(R@5 by weight: {', '.join(f'{w}: {r:.3f}' for w, r in weight_scan.items())}). "
         "`+lexicon`: the lexical query is expanded with word translations learned from CodiEsp *train* "
         "(`ml/lexicon.py`); this is what the service uses. Lexical rows do not depend on the encoder.",
+        "",
+        "e5 is not in the default run: at 2.9 cases/s on one core (`bench/encoders.md`) its CodiEsp and "
+        "TICO-19 rows take about 95 minutes; add it with `--backends ...,e5`.",
         "",
         "| task | backend | mode | queries | top-1 | R@5 | R@10 | MRR | encode s |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
@@ -145,7 +152,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--backends",
-        default="use,use-chunk64,minilm,minilm-chunk64,e5",
+        default="use,use-chunk64,minilm,minilm-chunk64",
         help=f"comma-separated, from {sorted(BACKENDS)}",
     )
     parser.add_argument(
@@ -195,10 +202,7 @@ def main() -> None:
             rows += run_task(task, backend, encoder, config, modes)
         if backend in args.synthetic_backends.split(","):
             rows += run_task(synthetic, backend, encoder, config, modes)
-        args.out.write_text(markdown(rows, weight, weight_scan, args))  # keep partial results
-    rows = [replace(r, backend="-", encode_seconds=0.0) if r.mode.startswith("lexical") else r for r in rows]
-    rows.sort(key=lambda r: (r.task, not r.mode.startswith("lexical"), r.backend, r.mode))
-    args.out.write_text(markdown(rows, weight, weight_scan, args))
+        args.out.write_text(markdown(rows, weight, weight_scan, args))  # after each backend
     log(f"wrote {args.out}")
 
 
