@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ml.embeddings.base import BatchedEncoder, TextKind, sha256_of_files
+from ml.embeddings.base import BatchedEncoder, TextKind
+from ml.hashing import sha256_files
 
 
 @cache
 def _digest(*paths: Path) -> str:
-    return sha256_of_files(paths)
+    return sha256_files(paths)
 
 
 class UseEncoder(BatchedEncoder):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -170,14 +168,3 @@ class BatchedEncoder(ABC):
         pooled = np.zeros((len(texts), self.dim), dtype=np.float32)
         np.add.at(pooled, np.array(owners), vectors * weights[:, None])
         return l2_normalise(pooled)
-
-
-def sha256_of_files(paths: Iterable[Path]) -> str:
-    """One digest over several files (name and bytes), in the order given."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()

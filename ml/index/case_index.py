@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ import numpy as np
 from readerwriterlock import rwlock
 
 from ml.embeddings.base import FingerprintMismatchError, Vectors, l2_normalise
+from ml.hashing import sha256_file
 from ml.index.dense import DenseChannel, DenseConfig
 from ml.index.lexical import LexicalChannel, LexicalConfig
 from ml.index.slots import CaseMeta, SearchFilter, SlotTable
@@ -226,7 +226,7 @@ class CaseIndex:
                 "dim": self.dim,
                 "cases": self._slots.live_count,
                 "watermark": self.watermark,
-                "sha256": {name: _sha256(folder / name) for name in _FILES},
+                "sha256": {name: sha256_file(folder / name) for name in _FILES},
             }
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
@@ -255,7 +255,7 @@ class CaseIndex:
                 what=f"the case index in {folder}",
             )
         for name in _FILES:
-            if _sha256(folder / name) != manifest["sha256"][name]:
+            if sha256_file(folder / name) != manifest["sha256"][name]:
                 raise IndexCorruptError(f"{folder / name} does not match its checksum in the manifest")
         index = cls(dim=int(manifest["dim"]), fingerprint=manifest["fingerprint"], config=config)
         index._dense = DenseChannel.load(folder / "dense.faiss", index.dim, index.config.dense, mmap=mmap)
@@ -264,11 +264,3 @@ class CaseIndex:
             index._slots = SlotTable.from_arrays({key: arrays[key] for key in arrays.files})
         index.watermark = dict(manifest.get("watermark", {}))
         return index
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

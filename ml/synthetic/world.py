@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from ml.hashing import sha256_file
 from ml.synthetic.behaviour import BehaviourParams, BehaviourSimulator, DoctorState
 from ml.synthetic.doctors import PEDIATRIC_AGE_MAX, Doctors, generate_doctors
 from ml.synthetic.geography import COUNTRY_BY_CODE, TIMEZONES, spanish_locale, utc_offsets_by_day
@@ -254,7 +254,7 @@ def write_world(world: World, out_dir: Path) -> dict[str, str]:
         path = out_dir / f"{name}.parquet"
         # Fixed writer options: the same world must give the same bytes.
         pq.write_table(world.tables[name], path, compression="zstd", write_statistics=False)
-        digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        digests[path.name] = sha256_file(path)
     manifest = {
         "generator_version": GENERATOR_VERSION,
         "config": world.config.model_dump(mode="json"),
@@ -289,7 +289,7 @@ def is_up_to_date(world_dir: Path, config: WorldConfig, kb: KnowledgeBase) -> bo
         return False
     for filename, digest in manifest.get("sha256", {}).items():
         path = world_dir / filename
-        if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        if not path.exists() or sha256_file(path) != digest:
             return False
     return True
 
