@@ -99,17 +99,27 @@ class LexicalChannel:
         return int(arrays + self.df.nbytes + self._lengths.nbytes)
 
     def erase(self, slots: Sequence[int]) -> None:
-        """Zero the rows of these slots (the caller has tombstoned them); frequencies drop them too."""
-        if not slots:
-            return
-        self._merge()
-        rows = self._main.tocsr()
-        for slot in slots:
-            start, end = rows.indptr[slot], rows.indptr[slot + 1]
-            self.df[rows.indices[start:end]] -= 1
-            rows.data[start:end] = 0.0
-        rows.eliminate_zeros()
-        self._main = rows.tocsc()
+        """Zero the rows of these slots (the caller has tombstoned them); frequencies drop them too.
+
+        Works in place on both segments, without converting the large one (erasure is a
+        per-request path: a DELETE must not cost a rebuild).
+        """
+        main_rows = int(self._main.shape[0])
+        in_main = np.array([s for s in slots if s < main_rows], dtype=np.int64)
+        in_recent = [s - main_rows for s in slots if s >= main_rows]
+        if len(in_main):
+            # CSC: entries are stored by feature; find this slot's entries by their row index.
+            positions = np.flatnonzero(np.isin(self._main.indices, in_main))
+            features = np.searchsorted(self._main.indptr, positions, side="right") - 1
+            np.subtract.at(self.df, features, 1)
+            self._main.data[positions] = 0.0
+        if in_recent:
+            recent = self._recent_matrix()
+            for row in in_recent:
+                start, end = recent.indptr[row], recent.indptr[row + 1]
+                self.df[recent.indices[start:end]] -= 1
+                recent.data[start:end] = 0.0
+            self._recent = [recent]  # the zeroed copy replaces the pieces it was stacked from
 
     def rebuilt(self, keep: npt.NDArray[np.int64]) -> LexicalChannel:
         """A new channel of the kept slots, in order (weights kept as they were computed)."""

@@ -211,3 +211,19 @@ def test_searches_during_writes_never_crash_or_return_removed_cases() -> None:
     for thread in threads:
         thread.join()
     assert not errors, errors[0]
+
+
+def test_lexical_erasure_in_both_segments() -> None:
+    from ml.index.lexical import LexicalChannel, LexicalConfig
+
+    channel = LexicalChannel(LexicalConfig(merge_every=5))
+    channel.add(["fontan casts", "fontan wheeze", "chest pain", "rash", "cough"])  # merged: large segment
+    channel.add(["fontan plastic", "knee pain", "headache"])  # still in the recent segment
+    everyone = np.ones(8, dtype=bool)
+    assert set(channel.search("fontan", everyone, k=5)[1].tolist()) == {0, 1, 5}
+    df_before = channel.df.copy()
+    channel.erase([1, 5])
+    assert set(channel.search("fontan", everyone, k=5)[1].tolist()) == {0}
+    assert (channel.df <= df_before).all() and channel.df.sum() < df_before.sum()
+    channel.add(["fontan again"])  # restacking the recent segment must not bring the erased row back
+    assert set(channel.search("fontan", np.ones(9, dtype=bool), k=5)[1].tolist()) == {0, 8}
