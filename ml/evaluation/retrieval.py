@@ -14,15 +14,6 @@ class RetrievalScores:
     recall_at_10: float
     mrr: float
 
-    def as_row(self) -> dict[str, float]:
-        return {
-            "queries": self.queries,
-            "top1": self.top1,
-            "R@5": self.recall_at_5,
-            "R@10": self.recall_at_10,
-            "MRR": self.mrr,
-        }
-
 
 def score_rankings(rankings: Sequence[Sequence[str]], relevant: Sequence[Collection[str]]) -> RetrievalScores:
     """`rankings[i]` is the ranked result ids of query i; `relevant[i]` the ids that count as right.

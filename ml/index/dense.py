@@ -71,7 +71,7 @@ class DenseChannel:
     def _exact_subset(
         self, query: Vectors, subset: npt.NDArray[np.int64], k: int
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        vectors = self.index.reconstruct_batch(subset)
+        vectors = self.vectors(subset)
         scores = vectors @ query.reshape(-1)
         order = np.argsort(-scores, kind="stable")[:k]
         return scores[order].astype(np.float32), subset[order]

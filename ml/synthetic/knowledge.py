@@ -101,10 +101,6 @@ class Presentation(BaseModel):
             raise ValueError(f"presentation age_min {self.age_min} > age_max {self.age_max}")
         return self
 
-    @property
-    def language(self) -> str:
-        return self.locale[:2]
-
     def texts(self) -> Iterable[str]:
         yield self.chief_complaint
         yield from self.history
