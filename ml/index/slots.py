@@ -67,8 +67,13 @@ class SlotTable:
         return len(self.slot_of)
 
     def append(self, case_ids: Sequence[str], metas: Sequence[CaseMeta]) -> npt.NDArray[np.int64]:
-        """Give each case a new slot (tombstoning its old one, if any); return the new slots."""
-        self.tombstone([c for c in case_ids if c in self.slot_of])
+        """Give each case a new slot; return the new slots.
+
+        The caller tombstones a case's old slot first (it also has to erase that slot's data).
+        """
+        live = [c for c in case_ids if c in self.slot_of]
+        if live:
+            raise ValueError(f"cases {live[:3]} still have a live slot; tombstone them first")
         start = len(self.case_ids)
         slots = np.arange(start, start + len(case_ids), dtype=np.int64)
         self.case_ids.extend(case_ids)
