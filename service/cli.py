@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ml.embeddings import Encoder, load_encoder
+from ml.evaluation.corpora import CorpusMissingError
 from ml.synthetic.knowledge import (
     DEFAULT_KB_DIR,
     KnowledgeBase,
@@ -23,6 +25,9 @@ from ml.synthetic.knowledge import (
 )
 from ml.taxonomy import load_taxonomy
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from ml.training.pipeline import TrainingConfig
 
 app = typer.Typer(
     help="casematch: route hard patient cases to the right specialties, doctors and similar resolved cases.",
@@ -237,3 +242,128 @@ def _load_kb(path: Path) -> KnowledgeBase:
     except KnowledgeBaseError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(code=2) from None
+
+
+# --- models: train, promote, bootstrap -------------------------------------------------------------
+
+
+def _tracking(settings: Settings) -> None:
+    from ml.training.tracking import configure
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    configure(settings.mlflow_tracking_uri, settings.home / "mlartifacts")
+
+
+def _training_config(config_file: Path | None, corpora: str | None) -> TrainingConfig:
+    from ml.training.pipeline import TrainingConfig
+
+    try:
+        values = yaml.safe_load(config_file.read_text()) if config_file else {}
+        if corpora is not None:
+            values["corpora"] = [c for c in corpora.split(",") if c]
+        return TrainingConfig.model_validate(values or {})
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        console.print(f"[red]training config: {exc}[/]")
+        raise typer.Exit(code=2) from None
+
+
+@app.command()
+def train(
+    world: Annotated[str, typer.Option(help="synthetic world to train on")] = "world",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file of TrainingConfig values (e.g. `specialty: {c: 0.5}`); unset ones keep defaults"
+        ),
+    ] = None,
+    corpora: Annotated[
+        str | None, typer.Option(help="real corpora to add, comma-separated: mtsamples,codiesp ('' for none)")
+    ] = None,
+) -> None:
+    """Train every routing model, evaluate on dev and test, log an MLflow run, register a version.
+
+    The new version is not served until `casematch promote` makes it the champion.
+    """
+    from ml.training.pipeline import train as run_training
+    from ml.training.pipeline import training_data_hash
+    from ml.training.tracking import log_training
+
+    settings = Settings()
+    training = _training_config(config, corpora)
+    world_dir = _world_dir(settings, world)
+    encoder = _encoder(settings)
+    _tracking(settings)
+    started = time.perf_counter()
+    try:
+        with _progress_bar() as bar:
+            result = run_training(
+                training, world_dir, encoder, encoder_spec=settings.encoder, progress=_RichProgress(bar)
+            )
+    except CorpusMissingError as exc:
+        console.print(f"[red]{exc}; or pass --corpora '' to train on the synthetic world alone[/]")
+        raise typer.Exit(code=1) from None
+    logged = log_training(result, training, data_hash=training_data_hash(world_dir, training.corpora))
+    elapsed = time.perf_counter() - started
+    console.print(f"registered case-router version {logged.version} (run {logged.run_id}) in {elapsed:.0f} s")
+    _print_key_metrics(result.metrics["dev"], "dev")
+
+
+def _print_key_metrics(metrics: dict[str, float], split: str) -> None:
+    table = Table(title=f"{split} split")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(metrics.items()):
+        if key.endswith(("hit@3", "recall@10", "emergent_recall", "ece")) and "confusion" not in key:
+            table.add_row(key, f"{value:.3f}")
+    Console().print(table)
+
+
+@app.command()
+def promote(
+    version: Annotated[int | None, typer.Option(help="registered version (default: the newest)")] = None,
+    tolerance: Annotated[
+        float, typer.Option(min=0, help="largest drop on a dev metric that still promotes")
+    ] = 0.005,
+) -> None:
+    """Make a registered version the champion, unless it is worse than the current one on dev."""
+    from ml.training.tracking import promote as promote_version
+
+    _tracking(Settings())
+    try:
+        decision = promote_version(version, tolerance=tolerance)
+    except LookupError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=1) from None
+    for reason in decision.reasons:
+        console.print(f"  {reason}")
+    if not decision.promoted:
+        console.print(f"[yellow]version {decision.version} not promoted[/]")
+        raise typer.Exit(code=1)
+    console.print(f"version {decision.version} is the champion")
+
+
+@app.command()
+def bootstrap(
+    world: Annotated[
+        str, typer.Option(help="synthetic world to generate (if missing) and train on")
+    ] = "world",
+    corpora: Annotated[
+        str | None, typer.Option(help="real corpora to add, comma-separated ('' for none; default: both)")
+    ] = None,
+) -> None:
+    """Take a fresh home to a serving champion: world (if missing), training, registration, promotion.
+
+    Idempotent: with a champion already registered it does nothing.
+    """
+    from ml.training.tracking import champion_version
+
+    settings = Settings()
+    _tracking(settings)
+    if (current := champion_version()) is not None:
+        console.print(f"case-router version {current} is already the champion; nothing to do")
+        return
+    if not (settings.synthetic_dir / world / "manifest.json").exists():
+        defaults = {"world": {}, "sample": {"cases": 2000, "doctors": 500}}.get(world, {})
+        synth(name=world, **defaults)  # type: ignore[arg-type]
+    train(world=world, config=None, corpora=corpora)
+    promote(version=None, tolerance=0.005)

@@ -11,6 +11,11 @@ from ml.paths import PROJECT_ROOT
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 SPLITS = ("train", "dev", "test")
+CORPUS_FILES = {
+    "mtsamples": SHARED_DATA / "mtsamples" / "mtsamples_specialties.csv",
+    "codiesp": SHARED_DATA / "codiesp" / "codiesp_cases.csv",
+    "tico19": SHARED_DATA / "tico19" / "tico19_en_es.tsv",
+}
 
 
 class CorpusMissingError(FileNotFoundError):

@@ -128,23 +128,9 @@ class BehaviourSimulator:
         """Who answers a case posted `posted_hours` after the world's start, and what happens."""
         self._advance_to(posted_hours)
         p, d = self.params, self.doctors
-        rate = (
-            self._base_rate
-            * d.activity
-            * d.fit[:, condition]
-            * np.where(d.reads[language], 1.0, p.language_penalty)
-            * np.where(d.favourite[:, condition], p.favourite_boost, 1.0)
-            * (1.0 + p.history_boost * np.minimum(self.history[:, condition], p.history_cap))
-            / (1.0 + self.load / p.load_half)
-        )
-        rate[author] = 0.0
-        cumulative = self._cumulative_attention(posted_hours)  # (zones, steps)
-        needed = self.rng.exponential(size=rate.shape[0])
-        total = rate * cumulative[d.zone, -1]
-        answering = np.flatnonzero(needed < total)
-        times = np.array(
-            [np.interp(needed[i] / rate[i], cumulative[d.zone[i]], self._steps) for i in answering]
-        )
+        rate = self.answer_rates(condition=condition, language=language, author=author)
+        needed = np.asarray(self.rng.exponential(size=rate.shape[0]), dtype=np.float64)
+        answering, times = self.answer_times(rate, posted_hours, needed)
         order = np.argsort(times, kind="stable")
         answers = []
         for i in order:
@@ -164,6 +150,34 @@ class BehaviourSimulator:
             delay = float(self.rng.lognormal(np.log(p.confirm_median_hours), p.confirm_sigma))
             resolved = answers[accepted].hours_after_post + delay
         return CaseOutcome(tuple(answers), accepted, resolved)
+
+    def answer_rates(self, *, condition: int, language: str, author: int) -> npt.NDArray[np.float64]:
+        """Each doctor's hazard scale for this case now (before hour-of-day and feed decay)."""
+        p, d = self.params, self.doctors
+        rate = (
+            self._base_rate
+            * d.activity
+            * d.fit[:, condition]
+            * np.where(d.reads[language], 1.0, p.language_penalty)
+            * np.where(d.favourite[:, condition], p.favourite_boost, 1.0)
+            * (1.0 + p.history_boost * np.minimum(self.history[:, condition], p.history_cap))
+            / (1.0 + self.load / p.load_half)
+        )
+        rate[author] = 0.0
+        return np.asarray(rate, dtype=np.float64)
+
+    def answer_times(
+        self, rate: npt.NDArray[np.float64], posted_hours: float, needed: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """Who answers within the horizon and when (hours after posting), given unit-exponential draws."""
+        d = self.doctors
+        cumulative = self._cumulative_attention(posted_hours)  # (zones, steps)
+        total = rate * cumulative[d.zone, -1]
+        answering = np.flatnonzero(needed < total)
+        times = np.array(
+            [np.interp(needed[i] / rate[i], cumulative[d.zone[i]], self._steps) for i in answering]
+        )
+        return answering, times
 
     def _cumulative_attention(self, posted_hours: float) -> npt.NDArray[np.float64]:
         """Integral of hourly activity x decay from posting to each step, per time zone."""

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from ml.hashing import sha256_file
+from ml.progress import NoProgress, Progress
 from ml.synthetic.behaviour import BehaviourParams, BehaviourSimulator, DoctorState
 from ml.synthetic.doctors import PEDIATRIC_AGE_MAX, Doctors, generate_doctors
 from ml.synthetic.geography import COUNTRY_BY_CODE, TIMEZONES, spanish_locale, utc_offsets_by_day
@@ -84,19 +85,6 @@ class WorldConfig(BaseModel):
     featured_minimum: int = Field(default=3, ge=0, description="posts per featured condition and language")
 
 
-class Progress(Protocol):
-    def stage(self, name: str, total: int) -> None: ...
-    def advance(self, n: int = 1) -> None: ...
-
-
-class _NoProgress:
-    def stage(self, name: str, total: int) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
-
-
 @dataclass(frozen=True)
 class World:
     config: WorldConfig
@@ -119,7 +107,7 @@ class _PostedCase:
 def generate_world(
     config: WorldConfig, kb: KnowledgeBase, taxonomy: Taxonomy, progress: Progress | None = None
 ) -> World:
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     rng = np.random.default_rng(config.seed)
     start = datetime.combine(config.start, datetime.min.time(), tzinfo=UTC)
     conditions = kb.conditions
@@ -135,7 +123,7 @@ def generate_world(
     posted = _post_cases(config, doctors, conditions, fits, offsets, rng)
     writer = CaseWriter(leak_rate=config.leak_rate)
     planter = IdentifierFactory()
-    simulator = BehaviourSimulator(BehaviourParams(), _doctor_state(doctors, fits, conditions), offsets, rng)
+    simulator = BehaviourSimulator(BehaviourParams(), doctor_state(doctors, fits, conditions), offsets, rng)
 
     # One column list per schema field; rows are appended in posting order.
     case_rows = _columns(CASES_SCHEMA)
@@ -454,9 +442,10 @@ def _style_for(styles: _Styles, author: int, locale: str) -> AuthorStyle:
     )
 
 
-def _doctor_state(
+def doctor_state(
     doctors: Doctors, fits: npt.NDArray[np.float32], conditions: tuple[Condition, ...]
 ) -> DoctorState:
+    """The behaviour model's view of the doctors (also rebuilt by ml.evaluation.replay)."""
     column = {c.id: j for j, c in enumerate(conditions)}
     favourite = np.zeros(fits.shape, dtype=bool)
     for i, ids in enumerate(doctors.favourite_conditions):

@@ -1,6 +1,7 @@
 import json
 import threading
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from ml.index import (
     IndexedCase,
     SearchFilter,
 )
+from ml.index.case_index import Mode
 from ml.matching import CaseText, Matcher
 from tests.fakes import KeywordEncoder
 
@@ -63,12 +65,12 @@ def test_a_spanish_post_finds_the_english_case_of_the_same_concept(matcher: Matc
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
-def test_filters_apply_inside_every_channel(matcher: Matcher, mode: str) -> None:
+def test_filters_apply_inside_every_channel(matcher: Matcher, mode: Mode) -> None:
     def ids(search_filter: SearchFilter) -> set[str]:
         return {
             h.case_id
             for h in matcher.search("chest pain dolor torácico", k=5, search_filter=search_filter, mode=mode)
-        }  # type: ignore[arg-type]
+        }
 
     assert "es-chest" not in ids(SearchFilter(resolved_only=True))
     assert ids(SearchFilter(language="es")) <= {"es-chest", "es-rash"}
@@ -85,8 +87,8 @@ def test_upsert_replaces_and_remove_erases(matcher: Matcher) -> None:
     assert matcher.search("rash", k=1, search_filter=SearchFilter(language="en"))[0].case_id == "en-chest"
 
     assert matcher.remove(["en-casts", "missing"]) == 1
-    for mode in ("dense", "lexical", "hybrid"):
-        assert "en-casts" not in {h.case_id for h in matcher.search("fontan branching casts", k=5, mode=mode)}  # type: ignore[arg-type]
+    for mode in get_args(Mode):
+        assert "en-casts" not in {h.case_id for h in matcher.search("fontan branching casts", k=5, mode=mode)}
     assert "en-casts" not in matcher.index
 
 

@@ -62,7 +62,7 @@ def test_batching_and_chunk_pooling() -> None:
     assert "chunk10-mean" in encoder.fingerprint.token
     assert _CountingEncoder().fingerprint.token != encoder.fingerprint.token
     with pytest.raises(TypeError):
-        encoder.encode_documents("one string")  # type: ignore[arg-type]
+        encoder.encode_documents("one string")
 
 
 def test_cache_encodes_each_text_once_and_persists(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from ml.evaluation.classification import expected_calibration_error, hit_at_k, macro_f1_top1
+from ml.taxonomy import load_taxonomy
 from ml.training.specialty import SpecialtyRouter, SpecialtyRouterConfig, majority_ranking
+from ml.training.zero_shot import ZeroShotSpecialties, load_descriptions
 from tests.fakes import KeywordEncoder
 
 TRAIN = [
@@ -19,19 +21,32 @@ TRAIN = [
 ENCODER = KeywordEncoder(
     {
         "heart": ["chest", "torácico", "troponin"],
-        "skin": ["rash", "exantema", "skin"],
+        "skin": ["rash", "exantema"],
         "casts": ["casts", "moldes"],
+        "kidney": ["kidney stone", "cólico renal", "hematuria", "litiasis"],
     }
 )
+ZERO_SHOT = ZeroShotSpecialties.embed(ENCODER)
 
 
 @pytest.fixture(scope="module")
 def router() -> SpecialtyRouter:
     config = SpecialtyRouterConfig(word_features=1000, char_features=1000, c=10.0, embedding_weight=1.0)
     texts = [t for t, _ in TRAIN * 3]
-    return SpecialtyRouter(config).fit(
+    router = SpecialtyRouter(config, ZERO_SHOT).fit(
         texts, ENCODER.encode_documents(texts), [labels for _, labels in TRAIN * 3]
     )
+    return router.calibrate(DEV_TEXTS, ENCODER.encode_documents(DEV_TEXTS), DEV_LABELS)
+
+
+DEV_TEXTS = [
+    "chest pain with troponin rise",
+    "rash on the skin of the arms",
+    "Fontan child with casts",
+    "kidney stone with hematuria",  # no training text: only zero-shot can route it
+    "cólico renal con litiasis",
+]
+DEV_LABELS = [("cardiology",), ("dermatology",), ("pediatric_pulmonology",), ("urology",), ("urology",)]
 
 
 def test_router_ranks_the_right_specialty_first_in_both_languages(router: SpecialtyRouter) -> None:
@@ -45,14 +60,31 @@ def test_router_ranks_the_right_specialty_first_in_both_languages(router: Specia
     assert all(0.0 <= s.probability <= 1.0 for row in ranked for s in row)
 
 
-def test_untrained_specialties_score_zero_and_unknown_codes_fail(router: SpecialtyRouter) -> None:
+def test_zero_shot_routes_a_specialty_without_training_cases(router: SpecialtyRouter) -> None:
+    assert not router.trained_labels[router.codes.index("urology")]
+    queries = ["kidney stone and hematuria", "litiasis con cólico renal"]
+    ranked = router.rank(queries, ENCODER.encode_queries(queries), k=3)
+    assert all("urology" in [s.code for s in row] for row in ranked)
+    assert router.weights[1] > 0, "calibration gave the zero-shot channel weight"
+
+
+def test_probabilities_cover_every_code_and_unknown_codes_fail(router: SpecialtyRouter) -> None:
     probabilities = router.predict_proba(["anything"], ENCODER.encode_queries(["anything"]))
     assert probabilities.shape == (1, 63)
-    assert probabilities[0, router.codes.index("urology")] == 0.0
     assert probabilities.sum() == pytest.approx(1.0)
     assert router.trained_labels.sum() == 4  # cardiology, dermatology, both pediatric codes
     with pytest.raises(KeyError):
-        SpecialtyRouter().fit(["x"], ENCODER.encode_documents(["x"]), [("urolgy",)])
+        SpecialtyRouter(SpecialtyRouterConfig(zero_shot=False)).fit(
+            ["x"], ENCODER.encode_documents(["x"]), [("urolgy",)]
+        )
+    with pytest.raises(ValueError, match="description vectors"):
+        SpecialtyRouter(SpecialtyRouterConfig(zero_shot=True))
+
+
+def test_every_specialty_has_a_description_in_both_languages() -> None:
+    descriptions = load_descriptions()
+    assert set(descriptions) == set(load_taxonomy().codes)
+    assert all(len(d["en"].split()) >= 30 and len(d["es"].split()) >= 30 for d in descriptions.values())
 
 
 def test_metrics() -> None:

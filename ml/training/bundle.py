@@ -1,0 +1,104 @@
+"""Everything serving needs from one training run, saved to and loaded from one folder.
+
+The folder holds `bundle.joblib` (the fitted models) and `manifest.json` (its SHA-256, the
+encoder fingerprint the models were trained with, library versions). Loading checks the digest,
+and the caller checks the fingerprint against its encoder: vectors from another encoder would
+silently give wrong specialties and doctors. Only load bundles from your own model registry:
+joblib files are pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import numpy.typing as npt
+import sklearn
+
+from ml.embeddings.base import FingerprintMismatchError, Vectors
+from ml.hashing import sha256_file
+from ml.training.doctor_ranker import DoctorRanker, RoutingRules
+from ml.training.novelty import NoveltyScorer
+from ml.training.specialty import RankedSpecialty, SpecialtyRouter
+from ml.training.urgency import LEVELS, UrgencyModel
+
+BUNDLE_FILE = "bundle.joblib"
+MANIFEST_FILE = "manifest.json"
+
+
+class BundleIntegrityError(ValueError):
+    """A saved bundle's files do not match its manifest."""
+
+
+@dataclass(frozen=True, slots=True)
+class CasePrediction:
+    specialties: tuple[RankedSpecialty, ...]
+    urgency: str
+    urgency_probabilities: dict[str, float]
+
+
+@dataclass
+class RoutingBundle:
+    router: SpecialtyRouter
+    urgency: UrgencyModel
+    ranker: DoctorRanker
+    novelty: NoveltyScorer
+    rules: RoutingRules
+    encoder_spec: str  # how to load the encoder (CASEMATCH_ENCODER syntax)
+    encoder_fingerprint: str
+    candidates: dict[str, int] = field(default_factory=dict)  # DoctorActivity.candidates settings
+
+    def predict_cases(self, texts: list[str], vectors: Vectors, *, k: int = 3) -> list[CasePrediction]:
+        """Specialties (top k, calibrated) and urgency for each case text and its vector."""
+        ranked = self.router.rank(texts, vectors, k=k)
+        urgency = self.urgency.predict_proba(texts)
+        labels = self.urgency.predict(texts)
+        return [
+            CasePrediction(tuple(r), label, {level: float(p) for level, p in zip(LEVELS, row, strict=True)})
+            for r, label, row in zip(ranked, labels, urgency, strict=True)
+        ]
+
+    def specialty_probabilities(self, texts: list[str], vectors: Vectors) -> npt.NDArray[np.float64]:
+        return self.router.predict_proba(texts, vectors)
+
+    def check_encoder(self, fingerprint: str) -> None:
+        if fingerprint != self.encoder_fingerprint:
+            raise FingerprintMismatchError(
+                expected=self.encoder_fingerprint, actual=fingerprint, what="routing bundle"
+            )
+
+    def save(self, folder: Path, *, extra: dict[str, Any] | None = None) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, folder / BUNDLE_FILE, compress=3)
+        manifest = {
+            "sha256": sha256_file(folder / BUNDLE_FILE),
+            "encoder_spec": self.encoder_spec,
+            "encoder_fingerprint": self.encoder_fingerprint,
+            "versions": {
+                "scikit-learn": sklearn.__version__,
+                "numpy": np.__version__,
+                "joblib": joblib.__version__,
+            },
+            **(extra or {}),
+        }
+        (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> RoutingBundle:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text())
+        actual = sha256_file(folder / BUNDLE_FILE)
+        if actual != manifest["sha256"]:
+            raise BundleIntegrityError(
+                f"{folder / BUNDLE_FILE} has SHA-256 {actual}, manifest says {manifest['sha256']}"
+            )
+        bundle = joblib.load(folder / BUNDLE_FILE)
+        if not isinstance(bundle, cls):
+            raise BundleIntegrityError(
+                f"{folder / BUNDLE_FILE} holds a {type(bundle).__name__}, not a RoutingBundle"
+            )
+        return bundle

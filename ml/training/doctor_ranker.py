@@ -1,0 +1,166 @@
+"""Which candidate doctors will answer a case: a gradient-boosted model, serving rules, and reasons.
+
+The model scores P(doctor answers the case) from `ml.training.doctors.FEATURES`. Serving rules
+then apply what the model must not decide on its own: doctors over the load cap or marked
+unavailable go last, and a doctor who does not read the case's language is down-weighted, not
+dropped (the platform translates), with a reason saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from ml.taxonomy import load_taxonomy
+from ml.training.doctors import FEATURES, DoctorActivity
+
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
+
+
+class DoctorRankerConfig(BaseModel):
+    """Everything that shapes a trained doctor ranker (logged as MLflow params)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_iter: int = Field(default=200, ge=10)
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
+    max_leaf_nodes: int = Field(default=31, ge=2)
+    negatives_per_case: int = Field(
+        default=100, ge=1, description="non-answering candidates sampled per case"
+    )
+    seed: int = 0
+
+
+class RoutingRules(BaseModel):
+    """Serving-time rules on top of the model's scores."""
+
+    model_config = ConfigDict(frozen=True)
+
+    load_cap: int = Field(
+        default=8, ge=1, description="answers in the last 24 h that take a doctor out of routing"
+    )
+    language_penalty: float = Field(
+        default=0.5, gt=0, le=1, description="score factor for a doctor who does not read the case's language"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RankedDoctor:
+    doctor_id: str
+    score: float
+    reasons: tuple[str, ...]
+
+
+class DoctorRanker:
+    def __init__(self, config: DoctorRankerConfig | None = None) -> None:
+        self.config = config or DoctorRankerConfig()
+        self._model = HistGradientBoostingClassifier(
+            max_iter=self.config.max_iter,
+            learning_rate=self.config.learning_rate,
+            max_leaf_nodes=self.config.max_leaf_nodes,
+            early_stopping=True,
+            random_state=self.config.seed,
+        )
+
+    def fit(
+        self, features: Sequence[npt.NDArray[np.float64]], answered: Sequence[npt.NDArray[np.bool_]]
+    ) -> DoctorRanker:
+        """One (candidates, FEATURES) block and answered-flags per training case."""
+        rng = np.random.default_rng(self.config.seed)
+        blocks, labels = [], []
+        for x, y in zip(features, answered, strict=True):
+            negatives = np.flatnonzero(~y)
+            keep = np.concatenate(
+                [np.flatnonzero(y), rng.permutation(negatives)[: self.config.negatives_per_case]]
+            )
+            blocks.append(x[keep])
+            labels.append(y[keep])
+        self._model.fit(np.concatenate(blocks), np.concatenate(labels))
+        return self
+
+    def score(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """P(answers) per candidate row (a ranking score: negatives were subsampled in training)."""
+        if len(features) == 0:
+            return np.zeros(0)
+        return np.asarray(self._model.predict_proba(features)[:, 1], dtype=np.float64)
+
+
+def apply_rules(
+    scores: npt.NDArray[np.float64],
+    features: npt.NDArray[np.float64],
+    rules: RoutingRules,
+    *,
+    unavailable: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.float64]:
+    """Scores after the serving rules; a doctor out of routing gets a negative score (ranked last)."""
+    adjusted = np.where(features[:, _COLUMN["reads_language"]] > 0, scores, scores * rules.language_penalty)
+    out = features[:, _COLUMN["load_24h"]] >= rules.load_cap
+    if unavailable is not None:
+        out |= unavailable
+    return np.where(out, adjusted - 1.0, adjusted)
+
+
+def rank_doctors(
+    activity: DoctorActivity,
+    candidates: npt.NDArray[np.intp],
+    features: npt.NDArray[np.float64],
+    scores: npt.NDArray[np.float64],
+    *,
+    language: str,
+    top_codes: Collection[str],
+    k: int = 10,
+) -> list[RankedDoctor]:
+    """The k best candidates by rule-adjusted `scores`, with reasons; those out of routing are left out."""
+    order = [i for i in np.argsort(-scores, kind="stable") if scores[i] >= 0][:k]
+    return [
+        RankedDoctor(
+            activity.doctors[candidates[i]].doctor_id,
+            float(scores[i]),
+            doctor_reasons(activity, int(candidates[i]), features[i], language=language, top_codes=top_codes),
+        )
+        for i in order
+    ]
+
+
+_LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+
+def doctor_reasons(
+    activity: DoctorActivity,
+    doctor: int,
+    row: npt.NDArray[np.float64],
+    *,
+    language: str,
+    top_codes: Collection[str],
+) -> tuple[str, ...]:
+    """Short, human-readable reasons behind a doctor's place, strongest evidence first."""
+    taxonomy = load_taxonomy()
+    profile = activity.doctors[doctor]
+    value = {name: row[i] for i, name in enumerate(FEATURES)}
+    reasons = []
+    if similar := int(value["similar_cases_answered"]):
+        reasons.append(f"answered {similar} similar case{'s' if similar > 1 else ''}")
+    matching = [c for c in profile.specialties if c in top_codes]
+    if matching:
+        reasons.append(", ".join(taxonomy.get(c).name_en.lower() for c in matching))
+    elif following := [c for c in profile.interests if c in top_codes]:
+        reasons.append(f"follows {taxonomy.get(following[0]).name_en.lower()}")
+    name = _LANGUAGE_NAMES.get(language, language)
+    if value["reads_language"] > 0:
+        reasons.append(f"reads {name}")
+    else:
+        reasons.append(f"does not read {name}: the platform translates")
+    if value["answers_30d"] >= 1:
+        reasons.append(f"{int(value['answers_30d'])} answers in the last 30 days")
+    if np.isfinite(value["log_response_hours"]):
+        reasons.append(f"usually answers within {_hours(float(np.exp(value['log_response_hours'])))}")
+    return tuple(reasons)
+
+
+def _hours(hours: float) -> str:
+    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"

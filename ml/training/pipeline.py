@@ -1,0 +1,292 @@
+"""One training run: data → encoder → every routing model → dev and test evaluation → a bundle.
+
+Splits (never mixed): models fit on `train` (the synthetic world's months before September
+plus the real corpora's train splits); calibration, thresholds and the doctor ranker use `dev`
+(September-October; the ranker needs out-of-sample specialty probabilities, so it learns on dev
+cases); `test` (November-December and the corpora's test splits) is scored once per run and
+never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from ml.embeddings.base import Encoder
+from ml.evaluation.corpora import CORPUS_FILES
+from ml.hashing import sha256_files
+from ml.matching import post_text
+from ml.progress import NoProgress, Progress
+from ml.synthetic.splits import split_of
+from ml.synthetic.world import read_table
+from ml.training.bundle import RoutingBundle
+from ml.training.data import LabelledText, codiesp_specialties, mtsamples_specialties
+from ml.training.doctor_ranker import DoctorRanker, DoctorRankerConfig, RoutingRules, apply_rules
+from ml.training.evaluate import (
+    Metrics,
+    activity_baseline_metrics,
+    doctor_metrics,
+    novelty_metrics,
+    specialty_metrics,
+    urgency_metrics,
+)
+from ml.training.interactions import RankingExample, nearest_resolved, replay_world
+from ml.training.novelty import NoveltyConfig, NoveltyScorer
+from ml.training.specialty import SpecialtyRouter, SpecialtyRouterConfig
+from ml.training.urgency import UrgencyConfig, UrgencyModel
+from ml.training.zero_shot import ZeroShotSpecialties
+
+Corpus = Literal["mtsamples", "codiesp"]
+RARELY_SEEN = 2  # earlier resolved cases of the same condition at most, for the novelty evaluation
+
+
+class TrainingConfig(BaseModel):
+    """Everything a run depends on besides the data itself (logged as MLflow params)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    corpora: tuple[Corpus, ...] = Field(
+        default=("mtsamples", "codiesp"), description="real corpora added to synthetic"
+    )
+    specialty: SpecialtyRouterConfig = SpecialtyRouterConfig()
+    doctors: DoctorRankerConfig = DoctorRankerConfig()
+    rules: RoutingRules = RoutingRules()
+    urgency: UrgencyConfig = UrgencyConfig()
+    novelty: NoveltyConfig = NoveltyConfig()
+    top_specialties: int = Field(default=3, ge=1, description="specialties whose doctors are candidates")
+
+
+@dataclass
+class TrainingResult:
+    bundle: RoutingBundle
+    metrics: dict[str, Metrics]  # split -> metrics
+    examples: dict[str, list[RankingExample]] = field(default_factory=dict)  # doctor-ranking cases per split
+    sizes: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Texts:
+    items: list[LabelledText]
+    vectors: npt.NDArray[np.float32]
+    rows: list[int]  # cases-table rows of the synthetic items (empty for real corpora)
+
+
+def train(
+    config: TrainingConfig,
+    world_dir: Path,
+    encoder: Encoder,
+    *,
+    encoder_spec: str,
+    progress: Progress | None = None,
+) -> TrainingResult:
+    progress = progress or NoProgress()
+    timer = _Timer()
+    cases = read_table(world_dir, "cases").to_pylist()
+    labels = read_table(world_dir, "case_labels").to_pylist()
+    texts = [post_text(c["title"], c["body"]) for c in cases]
+    splits = [split_of(c["created_at"]) for c in cases]
+
+    progress.stage("encoding synthetic cases", len(texts))
+    vectors = _encode(encoder, texts, progress)
+    data: dict[str, dict[str, _Texts]] = {}
+    for split in ("train", "dev", "test"):
+        rows = [i for i, s in enumerate(splits) if s == split]
+        synthetic = [
+            LabelledText(texts[i], (labels[i]["primary_specialty"],), cases[i]["language"], "synthetic")
+            for i in rows
+        ]
+        data[split] = {"synthetic": _Texts(synthetic, vectors[rows], rows)}
+        for corpus in config.corpora:
+            items = mtsamples_specialties(split) if corpus == "mtsamples" else codiesp_specialties(split)
+            progress.stage(f"encoding {corpus} {split}", len(items))
+            data[split][corpus] = _Texts(items, _encode(encoder, [x.text for x in items], progress), [])
+    timer.lap("encode")
+
+    progress.stage("specialty router", 2)
+    zero_shot = ZeroShotSpecialties.embed(encoder) if config.specialty.zero_shot else None
+    router = SpecialtyRouter(config.specialty, zero_shot)
+    train_items, train_vectors = _pooled(data["train"])
+    router.fit([x.text for x in train_items], train_vectors, [x.specialties for x in train_items])
+    progress.advance()
+    dev_items, dev_vectors = _pooled(data["dev"])
+    source_size = {source: len(t.items) for source, t in data["dev"].items()}
+    router.calibrate(
+        [x.text for x in dev_items],
+        dev_vectors,
+        [x.specialties for x in dev_items],
+        sample_weight=[1.0 / source_size[x.source] for x in dev_items],  # each source counts equally
+    )
+    progress.advance()
+    timer.lap("specialty")
+
+    progress.stage("urgency", 1)
+    urgency = UrgencyModel(config.urgency)
+    level = {i: labels[i]["urgency"] for i in range(len(cases))}
+    urgency.fit(
+        [texts[i] for i in data["train"]["synthetic"].rows],
+        [level[i] for i in data["train"]["synthetic"].rows],
+    )
+    urgency.calibrate(
+        [texts[i] for i in data["dev"]["synthetic"].rows], [level[i] for i in data["dev"]["synthetic"].rows]
+    )
+    progress.advance()
+    timer.lap("urgency")
+
+    held_out = data["dev"]["synthetic"].rows + data["test"]["synthetic"].rows
+    neighbour_rows, neighbour_sims = nearest_resolved(world_dir, vectors, held_out)
+    progress.stage("replaying the interaction log", len(held_out))
+    _, examples = replay_world(
+        world_dir,
+        vectors,
+        lambda rows: router.predict_proba([texts[i] for i in rows], vectors[list(rows)]),
+        top_specialties=config.top_specialties,
+        neighbours=neighbour_rows,
+        on_case=progress.advance,
+    )
+    by_split = {s: [e for e in examples if e.split == s] for s in ("dev", "test")}
+    progress.stage("doctor ranker", 1)
+    ranker = DoctorRanker(config.doctors).fit(
+        [e.features for e in by_split["dev"]], [e.answered for e in by_split["dev"]]
+    )
+    progress.advance()
+    timer.lap("doctors")
+
+    novelty = NoveltyScorer(config.novelty).fit(
+        _similarity_matrix(neighbour_sims, data["dev"]["synthetic"].rows)
+    )
+    bundle = RoutingBundle(
+        router=router,
+        urgency=urgency,
+        ranker=ranker,
+        novelty=novelty,
+        rules=config.rules,
+        encoder_spec=encoder_spec,
+        encoder_fingerprint=encoder.fingerprint.token,
+        candidates={"top_specialties": config.top_specialties},
+    )
+
+    progress.stage("evaluating", 2)
+    metrics = {}
+    for split in ("dev", "test"):
+        metrics[split] = evaluate_split(
+            bundle,
+            data[split],
+            by_split[split],
+            _similarity_matrix(neighbour_sims, data[split]["synthetic"].rows),
+            rarely_seen=_rarely_seen(labels, splits, split, world_dir),
+            level=[level[i] for i in data[split]["synthetic"].rows],
+        )
+        progress.advance()
+    timer.lap("evaluate")
+    sizes = {f"{split}.{source}": len(t.items) for split, d in data.items() for source, t in d.items()}
+    return TrainingResult(bundle, metrics, by_split, sizes, timer.laps)
+
+
+def training_data_hash(world_dir: Path, corpora: Sequence[Corpus]) -> str:
+    """One digest of every input file a run reads (world tables, corpus CSVs): a run's data identity."""
+    files = sorted(world_dir.glob("*.parquet")) + [CORPUS_FILES[c] for c in sorted(corpora)]
+    return sha256_files(files)[:16]
+
+
+def evaluate_split(
+    bundle: RoutingBundle,
+    data: dict[str, _Texts],
+    examples: Sequence[RankingExample],
+    neighbour_similarities: npt.NDArray[np.float64],
+    *,
+    rarely_seen: npt.NDArray[np.bool_],
+    level: Sequence[str],
+) -> Metrics:
+    metrics: Metrics = {}
+    for source, texts in data.items():
+        probabilities = bundle.router.predict_proba([x.text for x in texts.items], texts.vectors)
+        metrics |= specialty_metrics(
+            probabilities, [x.specialties for x in texts.items], prefix=f"specialty.{source}"
+        )
+        if source == "synthetic":
+            for language in ("en", "es"):
+                keep = [i for i, x in enumerate(texts.items) if x.language == language]
+                metrics |= specialty_metrics(
+                    probabilities[keep],
+                    [texts.items[i].specialties for i in keep],
+                    prefix=f"specialty.synthetic_{language}",
+                )
+    metrics |= doctor_metrics(examples, lambda e: bundle.ranker.score(e.features), prefix="doctors.model")
+    metrics |= doctor_metrics(
+        examples,
+        lambda e: apply_rules(bundle.ranker.score(e.features), e.features, bundle.rules),
+        prefix="doctors.served",
+    )
+    metrics |= activity_baseline_metrics(examples, prefix="doctors.activity_baseline")
+    synthetic = [x.text for x in data["synthetic"].items]
+    metrics |= urgency_metrics(
+        bundle.urgency.predict_proba(synthetic), level, bundle.urgency.predict(synthetic), prefix="urgency"
+    )
+    metrics |= novelty_metrics(bundle.novelty.score(neighbour_similarities), rarely_seen, prefix="novelty")
+    return metrics
+
+
+def _rarely_seen(
+    labels: list[dict[str, object]], splits: list[str], split: str, world_dir: Path
+) -> npt.NDArray[np.bool_]:
+    """Per case of `split`: at most RARELY_SEEN cases of its condition were resolved before it was posted."""
+    cases = read_table(world_dir, "cases").select(["case_id", "created_at"]).to_pylist()
+    row_of = {c["case_id"]: i for i, c in enumerate(cases)}
+    resolved: dict[object, list[float]] = {}
+    for r in read_table(world_dir, "resolutions").select(["case_id", "resolved_at"]).to_pylist():
+        condition = labels[row_of[r["case_id"]]]["condition_id"]
+        resolved.setdefault(condition, []).append(r["resolved_at"].timestamp())
+    times = {condition: np.sort(t) for condition, t in resolved.items()}
+    none = np.zeros(0)
+    return np.array(
+        [
+            np.searchsorted(times.get(labels[i]["condition_id"], none), cases[i]["created_at"].timestamp())
+            <= RARELY_SEEN
+            for i, s in enumerate(splits)
+            if s == split
+        ]
+    )
+
+
+def _similarity_matrix(
+    similarities: dict[int, npt.NDArray[np.float64]], rows: Sequence[int]
+) -> npt.NDArray[np.float64]:
+    width = max((len(similarities[r]) for r in rows), default=0)
+    out = np.zeros((len(rows), width))
+    for i, r in enumerate(rows):
+        out[i, : len(similarities[r])] = similarities[r]
+    return out
+
+
+def _pooled(split: dict[str, _Texts]) -> tuple[list[LabelledText], npt.NDArray[np.float32]]:
+    items = [x for t in split.values() for x in t.items]
+    return items, np.concatenate([t.vectors for t in split.values()])
+
+
+def _encode(
+    encoder: Encoder, texts: list[str], progress: Progress, *, batch: int = 256
+) -> npt.NDArray[np.float32]:
+    out = []
+    for start in range(0, len(texts), batch):
+        out.append(np.asarray(encoder.encode_documents(texts[start : start + batch]), dtype=np.float32))
+        progress.advance(min(batch, len(texts) - start))
+    return np.concatenate(out) if out else np.zeros((0, encoder.dim), dtype=np.float32)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 1)
+        self._last = now
