@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from ml.embeddings import Encoder, load_encoder
-from ml.evaluation.corpora import CorpusMissingError
+from ml.evaluation.corpora import CORPUS_FILES, CorpusMissingError
 from ml.synthetic.knowledge import (
     DEFAULT_KB_DIR,
     KnowledgeBase,
@@ -362,6 +362,11 @@ def bootstrap(
     if (current := champion_version()) is not None:
         console.print(f"case-router version {current} is already the champion; nothing to do")
         return
+    if corpora is None and not all(CORPUS_FILES[c].exists() for c in ("mtsamples", "codiesp")):
+        console.print(
+            "[yellow]the real corpora (../shared/data) are not here: training on the synthetic world alone[/]"
+        )
+        corpora = ""
     if not (settings.synthetic_dir / world / "manifest.json").exists():
         defaults = {"world": {}, "sample": {"cases": 2000, "doctors": 500}}.get(world, {})
         synth(name=world, **defaults)  # type: ignore[arg-type]

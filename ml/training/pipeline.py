@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +44,7 @@ from ml.training.urgency import UrgencyConfig, UrgencyModel
 from ml.training.zero_shot import ZeroShotSpecialties
 
 Corpus = Literal["mtsamples", "codiesp"]
-RARELY_SEEN = 2  # earlier resolved cases of the same condition at most, for the novelty evaluation
+RARELY_SEEN = 5  # earlier resolved cases of the same condition at most, for the novelty evaluation
 
 
 class TrainingConfig(BaseModel):
@@ -73,10 +73,48 @@ class TrainingResult:
 
 
 @dataclass(frozen=True)
-class _Texts:
+class LabelledSet:
     items: list[LabelledText]
     vectors: npt.NDArray[np.float32]
     rows: list[int]  # cases-table rows of the synthetic items (empty for real corpora)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The world's cases (table order) with their vectors, and every split's labelled sets by source."""
+
+    cases: list[dict[str, Any]]
+    labels: list[dict[str, Any]]
+    texts: list[str]
+    splits: list[str]
+    vectors: npt.NDArray[np.float32]
+    sets: dict[str, dict[str, LabelledSet]]  # split -> source -> set
+
+
+def load_training_data(
+    config: TrainingConfig, world_dir: Path, encoder: Encoder, progress: Progress | None = None
+) -> TrainingData:
+    """Read and encode the world and the configured corpora (the embedding cache makes repeats cheap)."""
+    progress = progress or NoProgress()
+    cases = read_table(world_dir, "cases").to_pylist()
+    labels = read_table(world_dir, "case_labels").to_pylist()
+    texts = [post_text(c["title"], c["body"]) for c in cases]
+    splits = [split_of(c["created_at"]) for c in cases]
+    progress.stage("encoding synthetic cases", len(texts))
+    vectors = _encode(encoder, texts, progress)
+    sets: dict[str, dict[str, LabelledSet]] = {}
+    for split in ("train", "dev", "test"):
+        rows = [i for i, s in enumerate(splits) if s == split]
+        synthetic = [
+            LabelledText(texts[i], (labels[i]["primary_specialty"],), cases[i]["language"], "synthetic")
+            for i in rows
+        ]
+        sets[split] = {"synthetic": LabelledSet(synthetic, vectors[rows], rows)}
+        for corpus in config.corpora:
+            items = mtsamples_specialties(split) if corpus == "mtsamples" else codiesp_specialties(split)
+            progress.stage(f"encoding {corpus} {split}", len(items))
+            sets[split][corpus] = LabelledSet(items, _encode(encoder, [x.text for x in items], progress), [])
+    return TrainingData(cases, labels, texts, splits, vectors, sets)
 
 
 def train(
@@ -85,39 +123,25 @@ def train(
     encoder: Encoder,
     *,
     encoder_spec: str,
+    data: TrainingData | None = None,
     progress: Progress | None = None,
 ) -> TrainingResult:
     progress = progress or NoProgress()
     timer = _Timer()
-    cases = read_table(world_dir, "cases").to_pylist()
-    labels = read_table(world_dir, "case_labels").to_pylist()
-    texts = [post_text(c["title"], c["body"]) for c in cases]
-    splits = [split_of(c["created_at"]) for c in cases]
-
-    progress.stage("encoding synthetic cases", len(texts))
-    vectors = _encode(encoder, texts, progress)
-    data: dict[str, dict[str, _Texts]] = {}
-    for split in ("train", "dev", "test"):
-        rows = [i for i, s in enumerate(splits) if s == split]
-        synthetic = [
-            LabelledText(texts[i], (labels[i]["primary_specialty"],), cases[i]["language"], "synthetic")
-            for i in rows
-        ]
-        data[split] = {"synthetic": _Texts(synthetic, vectors[rows], rows)}
-        for corpus in config.corpora:
-            items = mtsamples_specialties(split) if corpus == "mtsamples" else codiesp_specialties(split)
-            progress.stage(f"encoding {corpus} {split}", len(items))
-            data[split][corpus] = _Texts(items, _encode(encoder, [x.text for x in items], progress), [])
+    if data is None:
+        data = load_training_data(config, world_dir, encoder, progress)
+    cases, labels, texts, splits, vectors = data.cases, data.labels, data.texts, data.splits, data.vectors
+    sets = data.sets
     timer.lap("encode")
 
     progress.stage("specialty router", 2)
     zero_shot = ZeroShotSpecialties.embed(encoder) if config.specialty.zero_shot else None
     router = SpecialtyRouter(config.specialty, zero_shot)
-    train_items, train_vectors = _pooled(data["train"])
+    train_items, train_vectors = _pooled(sets["train"])
     router.fit([x.text for x in train_items], train_vectors, [x.specialties for x in train_items])
     progress.advance()
-    dev_items, dev_vectors = _pooled(data["dev"])
-    source_size = {source: len(t.items) for source, t in data["dev"].items()}
+    dev_items, dev_vectors = _pooled(sets["dev"])
+    source_size = {source: len(t.items) for source, t in sets["dev"].items()}
     router.calibrate(
         [x.text for x in dev_items],
         dev_vectors,
@@ -131,16 +155,16 @@ def train(
     urgency = UrgencyModel(config.urgency)
     level = {i: labels[i]["urgency"] for i in range(len(cases))}
     urgency.fit(
-        [texts[i] for i in data["train"]["synthetic"].rows],
-        [level[i] for i in data["train"]["synthetic"].rows],
+        [texts[i] for i in sets["train"]["synthetic"].rows],
+        [level[i] for i in sets["train"]["synthetic"].rows],
     )
     urgency.calibrate(
-        [texts[i] for i in data["dev"]["synthetic"].rows], [level[i] for i in data["dev"]["synthetic"].rows]
+        [texts[i] for i in sets["dev"]["synthetic"].rows], [level[i] for i in sets["dev"]["synthetic"].rows]
     )
     progress.advance()
     timer.lap("urgency")
 
-    held_out = data["dev"]["synthetic"].rows + data["test"]["synthetic"].rows
+    held_out = sets["dev"]["synthetic"].rows + sets["test"]["synthetic"].rows
     neighbour_rows, neighbour_sims = nearest_resolved(world_dir, vectors, held_out)
     progress.stage("replaying the interaction log", len(held_out))
     _, examples = replay_world(
@@ -160,7 +184,7 @@ def train(
     timer.lap("doctors")
 
     novelty = NoveltyScorer(config.novelty).fit(
-        _similarity_matrix(neighbour_sims, data["dev"]["synthetic"].rows)
+        _similarity_matrix(neighbour_sims, sets["dev"]["synthetic"].rows)
     )
     bundle = RoutingBundle(
         router=router,
@@ -178,15 +202,18 @@ def train(
     for split in ("dev", "test"):
         metrics[split] = evaluate_split(
             bundle,
-            data[split],
+            sets[split],
             by_split[split],
-            _similarity_matrix(neighbour_sims, data[split]["synthetic"].rows),
+            _similarity_matrix(neighbour_sims, sets[split]["synthetic"].rows),
             rarely_seen=_rarely_seen(labels, splits, split, world_dir),
-            level=[level[i] for i in data[split]["synthetic"].rows],
+            level=[level[i] for i in sets[split]["synthetic"].rows],
+            synthetic_slices=_synthetic_slices(
+                sets[split]["synthetic"].rows, sets["train"]["synthetic"].rows, cases, labels
+            ),
         )
         progress.advance()
     timer.lap("evaluate")
-    sizes = {f"{split}.{source}": len(t.items) for split, d in data.items() for source, t in d.items()}
+    sizes = {f"{split}.{source}": len(t.items) for split, d in sets.items() for source, t in d.items()}
     return TrainingResult(bundle, metrics, by_split, sizes, timer.laps)
 
 
@@ -198,27 +225,28 @@ def training_data_hash(world_dir: Path, corpora: Sequence[Corpus]) -> str:
 
 def evaluate_split(
     bundle: RoutingBundle,
-    data: dict[str, _Texts],
+    data: dict[str, LabelledSet],
     examples: Sequence[RankingExample],
     neighbour_similarities: npt.NDArray[np.float64],
     *,
     rarely_seen: npt.NDArray[np.bool_],
     level: Sequence[str],
+    synthetic_slices: dict[str, npt.NDArray[np.bool_]],
 ) -> Metrics:
+    """Every metric of one split; `synthetic_slices` name subsets of the synthetic cases to score apart."""
     metrics: Metrics = {}
     for source, texts in data.items():
         probabilities = bundle.router.predict_proba([x.text for x in texts.items], texts.vectors)
-        metrics |= specialty_metrics(
-            probabilities, [x.specialties for x in texts.items], prefix=f"specialty.{source}"
-        )
+        label_sets = [x.specialties for x in texts.items]
+        metrics |= specialty_metrics(probabilities, label_sets, prefix=f"specialty.{source}")
         if source == "synthetic":
-            for language in ("en", "es"):
-                keep = [i for i, x in enumerate(texts.items) if x.language == language]
-                metrics |= specialty_metrics(
-                    probabilities[keep],
-                    [texts.items[i].specialties for i in keep],
-                    prefix=f"specialty.synthetic_{language}",
-                )
+            for name, keep in synthetic_slices.items():
+                if keep.any():
+                    metrics |= specialty_metrics(
+                        probabilities[keep],
+                        [label_sets[i] for i in np.flatnonzero(keep)],
+                        prefix=f"specialty.{name}",
+                    )
     metrics |= doctor_metrics(examples, lambda e: bundle.ranker.score(e.features), prefix="doctors.model")
     metrics |= doctor_metrics(
         examples,
@@ -232,6 +260,21 @@ def evaluate_split(
     )
     metrics |= novelty_metrics(bundle.novelty.score(neighbour_similarities), rarely_seen, prefix="novelty")
     return metrics
+
+
+def _synthetic_slices(
+    rows: Sequence[int], train_rows: Sequence[int], cases: list[dict[str, Any]], labels: list[dict[str, Any]]
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per language, and posts written from a presentation no training post used (the harder slice:
+    the world has only 4-7 written presentations per condition)."""
+    seen = {(labels[i]["condition_id"], labels[i]["presentation_index"]) for i in train_rows}
+    return {
+        "synthetic_en": np.array([cases[i]["language"] == "en" for i in rows]),
+        "synthetic_es": np.array([cases[i]["language"] == "es" for i in rows]),
+        "synthetic_new_presentation": np.array(
+            [(labels[i]["condition_id"], labels[i]["presentation_index"]) not in seen for i in rows]
+        ),
+    }
 
 
 def _rarely_seen(
@@ -266,7 +309,7 @@ def _similarity_matrix(
     return out
 
 
-def _pooled(split: dict[str, _Texts]) -> tuple[list[LabelledText], npt.NDArray[np.float32]]:
+def _pooled(split: dict[str, LabelledSet]) -> tuple[list[LabelledText], npt.NDArray[np.float32]]:
     items = [x for t in split.values() for x in t.items]
     return items, np.concatenate([t.vectors for t in split.values()])
 

@@ -2,8 +2,8 @@
 
 A multinomial logistic regression over TF-IDF words and character n-grams, with balanced class
 weights; a temperature fitted on dev calibrates it. A case is flagged emergent when
-P(emergent) reaches a threshold chosen on dev as the lowest that keeps emergent precision at
-`min_precision` (if none does, the likeliest level wins): missing an emergency costs more than
+P(emergent) reaches a threshold chosen on dev for the best emergent recall at a precision of at
+least `min_precision` (if none reaches it, the likeliest level wins): missing an emergency costs more than
 a false alarm.
 """
 
@@ -106,9 +106,13 @@ class UrgencyModel:
 def threshold_for_precision(
     scores: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_], precision: float
 ) -> float | None:
-    """The lowest score threshold whose precision is at least `precision` (None if none reaches it)."""
+    """The threshold with the best recall whose precision is at least `precision` — the highest such
+    threshold, so no false alarm is added that buys no recall (None if no threshold reaches it)."""
     order = np.argsort(-scores, kind="stable")
     hits = np.cumsum(positive[order])
     precisions = hits / np.arange(1, len(order) + 1)
     ok = np.flatnonzero(precisions >= precision)
-    return float(scores[order][ok[-1]]) if len(ok) else None
+    if not len(ok):
+        return None
+    best = hits[ok].max()
+    return float(scores[order][ok[hits[ok] == best][0]])

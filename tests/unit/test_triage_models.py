@@ -54,6 +54,8 @@ def test_threshold_keeps_the_asked_precision() -> None:
     positive = np.array([True, True, False, True, False])
     assert threshold_for_precision(scores, positive, 0.75) == 0.6  # 3 of the top 4 are right
     assert threshold_for_precision(scores, positive, 1.0) == 0.8
+    # every positive is found at 0.6 already: going lower would only add false alarms
+    assert threshold_for_precision(scores, positive, 0.5) == 0.6
     assert threshold_for_precision(scores, np.zeros(5, dtype=bool), 0.5) is None
 
 
