@@ -124,6 +124,7 @@ def specialty_section(
     test = sets["test"]
     synthetic = test["synthetic"]
     slices: dict[str, tuple[LabelledSet, npt.NDArray[np.bool_]]] = {
+        "synthetic, all": (synthetic, np.ones(len(synthetic.items), dtype=bool)),
         "synthetic, English": (synthetic, np.array([x.language == "en" for x in synthetic.items])),
         "synthetic, Spanish": (synthetic, np.array([x.language == "es" for x in synthetic.items])),
         "synthetic, presentation unseen in train": (synthetic, _new_presentation_mask(data, synthetic)),

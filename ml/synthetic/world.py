@@ -22,12 +22,13 @@ from ml.synthetic.doctors import PEDIATRIC_AGE_MAX, Doctors, generate_doctors
 from ml.synthetic.geography import COUNTRY_BY_CODE, TIMEZONES, spanish_locale, utc_offsets_by_day
 from ml.synthetic.identifiers import IdentifierFactory
 from ml.synthetic.knowledge import Condition, KnowledgeBase, Presentation
+from ml.synthetic.splits import DEV_START
 from ml.synthetic.writer import AuthorStyle, CaseWriter, Patient
 from ml.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 RARITY_WEIGHT = {"common": 1.0, "uncommon": 0.5, "rare": 0.2, "very_rare": 0.08}
 # Posting time of day (author's local hour): mostly working hours, some evening.
 POSTING_BY_HOUR = np.array(
@@ -120,7 +121,8 @@ def generate_world(
     styles = _author_styles(doctors, rng)
     offsets = utc_offsets_by_day(start, config.days + 4)
 
-    posted = _post_cases(config, doctors, conditions, fits, offsets, rng)
+    training_hours = (DEV_START - start).total_seconds() / 3600  # posts before this are training months
+    posted = _post_cases(config, doctors, conditions, fits, offsets, rng, training_hours=training_hours)
     writer = CaseWriter(leak_rate=config.leak_rate)
     planter = IdentifierFactory()
     simulator = BehaviourSimulator(BehaviourParams(), doctor_state(doctors, fits, conditions), offsets, rng)
@@ -299,6 +301,8 @@ def _post_cases(
     fits: npt.NDArray[np.float32],
     offsets: npt.NDArray[np.float32],
     rng: np.random.Generator,
+    *,
+    training_hours: float,
 ) -> list[_PostedCase]:
     n = config.n_cases
     author_weights = doctors.post_activity / doctors.post_activity.sum()
@@ -325,7 +329,7 @@ def _post_cases(
         weights = weights * np.where(fits[author] >= 1.0, 0.3, 1.0)
         condition_index = int(rng.choice(len(conditions), p=weights / weights.sum()))
         condition = conditions[condition_index]
-        presentation = _choose_presentation(condition, locale, rng)
+        presentation = _choose_presentation(condition, locale, rng, hold_out=posted_hours[i] < training_hours)
         cases.append(
             _PostedCase(
                 author,
@@ -337,13 +341,13 @@ def _post_cases(
                 _draw_patient(condition, condition.presentations[presentation], rng),
             )
         )
-    _feature_conditions(cases, conditions, config)
+    _feature_conditions(cases, conditions, config, training_hours)
     cases.sort(key=lambda c: c.posted_hours)
     return cases
 
 
 def _feature_conditions(
-    cases: list[_PostedCase], conditions: tuple[Condition, ...], config: WorldConfig
+    cases: list[_PostedCase], conditions: tuple[Condition, ...], config: WorldConfig, training_hours: float
 ) -> None:
     """Switch some posts to the featured conditions until each has its minimum in each language.
 
@@ -366,7 +370,9 @@ def _feature_conditions(
             needed = min(max(0, config.featured_minimum - have), len(switchable))
             for i in rng.choice(switchable, size=needed, replace=False) if needed else []:
                 post = cases[int(i)]
-                presentation = _choose_presentation(condition, post.locale, rng)
+                presentation = _choose_presentation(
+                    condition, post.locale, rng, hold_out=post.posted_hours < training_hours
+                )
                 patient = _draw_patient(condition, condition.presentations[presentation], rng)
                 cases[int(i)] = replace(post, condition=target, presentation=presentation, patient=patient)
 
@@ -382,8 +388,15 @@ def _case_language(
     return "en", "en"
 
 
-def _choose_presentation(condition: Condition, locale: str, rng: np.random.Generator) -> int:
-    """A presentation in the author's locale; a Spanish author now and then uses the other Spanish one."""
+def _choose_presentation(
+    condition: Condition, locale: str, rng: np.random.Generator, *, hold_out: bool
+) -> int:
+    """A presentation in the author's locale; a Spanish author now and then uses the other Spanish one.
+
+    With `hold_out` (training months), a locale's last presentation is kept back when the locale
+    has another one: dev and test months then hold posts written in a way no training post was,
+    which is what a router meets in the real world.
+    """
     own = [i for i, p in enumerate(condition.presentations) if p.locale == locale]
     if locale.startswith("es") and rng.random() < 0.2:
         own = [
@@ -391,6 +404,8 @@ def _choose_presentation(condition: Condition, locale: str, rng: np.random.Gener
             for i, p in enumerate(condition.presentations)
             if p.locale.startswith("es") and p.locale != locale
         ]
+    if hold_out and len(own) > 1:
+        own = own[:-1]
     return own[int(rng.integers(len(own)))]
 
 

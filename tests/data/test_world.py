@@ -15,6 +15,7 @@ from ml.paths import SAMPLE_WORLD_DIR as SAMPLE_DIR
 from ml.synthetic import world as world_module
 from ml.synthetic.geography import COUNTRIES
 from ml.synthetic.knowledge import KnowledgeBase
+from ml.synthetic.splits import split_of
 from ml.synthetic.world import TABLES, World, WorldConfig, generate_world, read_table, write_world
 from ml.taxonomy import Taxonomy
 
@@ -265,3 +266,25 @@ def test_an_unknown_featured_condition_is_refused(knowledge_base: KnowledgeBase,
     config = WorldConfig(n_cases=50, n_doctors=20, featured_conditions=("no_such_condition",))
     with pytest.raises(ValueError, match="no_such_condition"):
         generate_world(config, knowledge_base, taxonomy)
+
+
+def test_later_months_hold_presentations_training_months_never_used(
+    sample: dict[str, pa.Table], knowledge_base: KnowledgeBase
+) -> None:
+    """Each locale's last presentation (when it has two or more) is kept out of the training months."""
+    cases = {c["case_id"]: c for c in sample["cases"].to_pylist()}
+    conditions = {c.id: c for c in knowledge_base.conditions}
+    labels = sample["case_labels"].to_pylist()
+    training = [x for x in labels if split_of(cases[x["case_id"]]["created_at"]) == "train"]
+    later = [x for x in labels if split_of(cases[x["case_id"]]["created_at"]) != "train"]
+
+    def held_out(label: dict[str, object]) -> bool:
+        condition = conditions[str(label["condition_id"])]
+        locale = condition.presentations[int(label["presentation_index"])].locale  # type: ignore[call-overload]
+        same_locale = [i for i, p in enumerate(condition.presentations) if p.locale == locale]
+        return len(same_locale) > 1 and label["presentation_index"] == same_locale[-1]
+
+    assert not any(held_out(x) for x in training)
+    seen = {(x["condition_id"], x["presentation_index"]) for x in training}
+    unseen_later = sum((x["condition_id"], x["presentation_index"]) not in seen for x in later)
+    assert unseen_later > 0.1 * len(later)
