@@ -95,7 +95,7 @@ def main() -> None:
         f"Texts per split and source: {sizes}. Everything below is the **test** split, reported once; "
         "nothing was chosen on it. Training: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
-        + " (2 cores).",
+        + f" ({len(os.sched_getaffinity(0))} core(s)).",
         "",
     ]
     args.out.write_text("\n".join(header + sections))

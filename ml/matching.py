@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from ml.embeddings.base import Encoder, FingerprintMismatchError
 from ml.index.case_index import CaseIndex, Hit, IndexConfig, IndexedCase, Mode
 from ml.index.slots import CaseMeta, SearchFilter
@@ -78,7 +81,10 @@ class Matcher:
         k: int = 5,
         search_filter: SearchFilter | None = None,
         mode: Mode = "hybrid",
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> list[Hit]:
-        vector = self.encoder.encode_queries([text])[0]
+        """The k best cases for `text` (pass its query `vector` when already encoded)."""
+        if vector is None:
+            vector = self.encoder.encode_queries([text])[0]
         lexical_text = self.lexicon.expand(text) if mode != "dense" else text
         return self.index.search(vector, lexical_text, k=k, search_filter=search_filter, mode=mode)

@@ -1,0 +1,151 @@
+"""One routing call: specialties, urgency, novelty, similar resolved cases and doctors for a post.
+
+The engine encodes the post once and reuses the vector for every model. It holds the live
+state a routing call reads — the case index and the doctors' activity — and is told about new
+answers, so the doctor features stay current between retrainings. It knows nothing about HTTP
+or storage: the service feeds it and turns its results into responses.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.index import Hit, SearchFilter
+from ml.language import UNKNOWN, detect_language
+from ml.matching import Matcher, post_text
+from ml.training.bundle import RoutingBundle
+from ml.training.doctor_ranker import RankedDoctor, apply_rules, rank_doctors
+from ml.training.doctors import CaseContext, DoctorActivity
+from ml.training.interactions import NEIGHBOURS
+from ml.training.specialty import RankedSpecialty
+
+AnswerersOf = Callable[[Sequence[str]], Mapping[str, Sequence[str]]]  # case ids -> doctor ids who answered
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    title: str
+    text: str
+    language: str | None = None  # detected when not given
+    author_id: str | None = None
+    posted_at: datetime | None = None  # default: now
+    case_id: str | None = None  # a stored case is never its own similar case
+    limit_specialties: int = 3
+    limit_doctors: int = 10
+    limit_similar: int = 5
+    unavailable: frozenset[str] = field(default_factory=frozenset)  # doctor ids out of routing
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    language: str
+    specialties: tuple[RankedSpecialty, ...]
+    doctors: tuple[RankedDoctor, ...]
+    similar: tuple[Hit, ...]
+    urgency: str
+    urgency_probabilities: dict[str, float]
+    novelty: float
+    broadcast: bool  # novel enough to show the case to everyone, not just the routed doctors
+
+
+class RoutingEngine:
+    def __init__(
+        self, bundle: RoutingBundle, matcher: Matcher, activity: DoctorActivity, answerers_of: AnswerersOf
+    ) -> None:
+        bundle.check_encoder(matcher.encoder.fingerprint.token)
+        self.bundle = bundle
+        self.matcher = matcher
+        self.activity = activity
+        self._answerers_of = answerers_of
+        self._activity_lock = threading.Lock()  # answers arrive while routes read the same arrays
+
+    def route(self, request: RouteRequest) -> RouteResult:
+        text = post_text(request.title, request.text)
+        language = request.language or detect_language(text)
+        vector = self.matcher.encoder.encode_queries([text])[0]
+        prediction = self.bundle.predict_cases([text], vector[None, :], k=request.limit_specialties)[0]
+        probabilities = self.bundle.specialty_probabilities([text], vector[None, :])[0]
+        exclude = (request.case_id,) if request.case_id else ()
+        resolved = SearchFilter(resolved_only=True, exclude_ids=exclude)
+        nearest = self.matcher.search(text, vector=vector, k=NEIGHBOURS, search_filter=resolved, mode="dense")
+        similar = self.matcher.search(text, vector=vector, k=request.limit_similar, search_filter=resolved)
+        novelty = float(self.bundle.novelty.score(np.array([[h.score for h in nearest]]))[0])
+        doctors = self._doctors(request, vector, language, probabilities, [h.case_id for h in nearest])
+        return RouteResult(
+            language=language,
+            specialties=prediction.specialties,
+            doctors=tuple(doctors),
+            similar=tuple(similar),
+            urgency=prediction.urgency,
+            urgency_probabilities=prediction.urgency_probabilities,
+            novelty=novelty,
+            broadcast=novelty >= self.bundle.novelty.config.broadcast_above,
+        )
+
+    def record_answer(
+        self,
+        doctor_id: str,
+        *,
+        case_vector: npt.NDArray[np.float32],
+        posted_at: datetime,
+        answered_at: datetime,
+    ) -> None:
+        with self._activity_lock:
+            if doctor_id in self.activity.slot:
+                self.activity.record_answer(
+                    doctor_id, case_vector=case_vector, posted_at=posted_at, answered_at=answered_at
+                )
+
+    def record_acceptance(self, doctor_id: str) -> None:
+        with self._activity_lock:
+            if doctor_id in self.activity.slot:
+                self.activity.record_acceptance(doctor_id)
+
+    def _doctors(
+        self,
+        request: RouteRequest,
+        vector: npt.NDArray[np.float32],
+        language: str,
+        probabilities: npt.NDArray[np.float64],
+        nearest_ids: Sequence[str],
+    ) -> list[RankedDoctor]:
+        answered = self._answerers_of(nearest_ids)
+        similar_answerers = Counter(d for case_id in nearest_ids for d in answered.get(case_id, ()))
+        posted_at = request.posted_at or datetime.now(UTC)
+        context = CaseContext(
+            vector,
+            language if language != UNKNOWN else "en",
+            posted_at,
+            probabilities,
+            similar_answerers,
+            request.author_id,
+        )
+        with self._activity_lock:
+            self.activity.advance(posted_at)
+            candidates = self.activity.candidates(context, **self.bundle.candidates)
+            features = self.activity.features(context, candidates)
+        unavailable = np.array(
+            [self.activity.doctors[i].doctor_id in request.unavailable for i in candidates], dtype=bool
+        )
+        scores = apply_rules(
+            self.bundle.ranker.score(features), features, self.bundle.rules, unavailable=unavailable
+        )
+        top_codes: Collection[str] = [
+            self.bundle.router.codes[j] for j in np.argsort(-probabilities, kind="stable")[:3]
+        ]
+        return rank_doctors(
+            self.activity,
+            candidates,
+            features,
+            scores,
+            language=context.language,
+            top_codes=top_codes,
+            k=request.limit_doctors,
+        )
