@@ -66,18 +66,26 @@ class RoutingEngine:
         self._answerers_of = answerers_of
         self._activity_lock = threading.Lock()  # answers arrive while routes read the same arrays
 
+    def swap_bundle(self, bundle: RoutingBundle) -> None:
+        """Serve another trained bundle from the next request on (requests in flight finish on theirs)."""
+        bundle.check_encoder(self.matcher.encoder.fingerprint.token)
+        self.bundle = bundle  # one reference assignment: atomic, no lock needed
+
     def route(self, request: RouteRequest) -> RouteResult:
+        bundle = self.bundle  # this request uses one bundle throughout, even if a swap happens now
         text = post_text(request.title, request.text)
         language = request.language or detect_language(text)
         vector = self.matcher.encoder.encode_queries([text])[0]
-        prediction = self.bundle.predict_cases([text], vector[None, :], k=request.limit_specialties)[0]
-        probabilities = self.bundle.specialty_probabilities([text], vector[None, :])[0]
+        prediction = bundle.predict_cases([text], vector[None, :], k=request.limit_specialties)[0]
+        probabilities = bundle.specialty_probabilities([text], vector[None, :])[0]
         exclude = (request.case_id,) if request.case_id else ()
         resolved = SearchFilter(resolved_only=True, exclude_ids=exclude)
         nearest = self.matcher.search(text, vector=vector, k=NEIGHBOURS, search_filter=resolved, mode="dense")
         similar = self.matcher.search(text, vector=vector, k=request.limit_similar, search_filter=resolved)
-        novelty = float(self.bundle.novelty.score(np.array([[h.score for h in nearest]]))[0])
-        doctors = self._doctors(request, vector, language, probabilities, [h.case_id for h in nearest])
+        novelty = float(bundle.novelty.score(np.array([[h.score for h in nearest]]))[0])
+        doctors = self._doctors(
+            bundle, request, vector, language, probabilities, [h.case_id for h in nearest]
+        )
         return RouteResult(
             language=language,
             specialties=prediction.specialties,
@@ -86,7 +94,7 @@ class RoutingEngine:
             urgency=prediction.urgency,
             urgency_probabilities=prediction.urgency_probabilities,
             novelty=novelty,
-            broadcast=novelty >= self.bundle.novelty.config.broadcast_above,
+            broadcast=novelty >= bundle.novelty.config.broadcast_above,
         )
 
     def record_answer(
@@ -110,6 +118,7 @@ class RoutingEngine:
 
     def _doctors(
         self,
+        bundle: RoutingBundle,
         request: RouteRequest,
         vector: npt.NDArray[np.float32],
         language: str,
@@ -129,16 +138,14 @@ class RoutingEngine:
         )
         with self._activity_lock:
             self.activity.advance(posted_at)
-            candidates = self.activity.candidates(context, **self.bundle.candidates)
+            candidates = self.activity.candidates(context, **bundle.candidates)
             features = self.activity.features(context, candidates)
         unavailable = np.array(
             [self.activity.doctors[i].doctor_id in request.unavailable for i in candidates], dtype=bool
         )
-        scores = apply_rules(
-            self.bundle.ranker.score(features), features, self.bundle.rules, unavailable=unavailable
-        )
+        scores = apply_rules(bundle.ranker.score(features), features, bundle.rules, unavailable=unavailable)
         top_codes: Collection[str] = [
-            self.bundle.router.codes[j] for j in np.argsort(-probabilities, kind="stable")[:3]
+            bundle.router.codes[j] for j in np.argsort(-probabilities, kind="stable")[:3]
         ]
         return rank_doctors(
             self.activity,
