@@ -66,24 +66,12 @@ class DoctorActivity:
     """Per-doctor counters, windows and answer-history profiles, as arrays indexed by doctor."""
 
     def __init__(self, doctors: Sequence[DoctorProfile], dim: int) -> None:
-        codes = load_taxonomy().codes
-        column = {code: i for i, code in enumerate(codes)}
         self.doctors = list(doctors)
         self.slot = {d.doctor_id: i for i, d in enumerate(self.doctors)}
+        if len(self.slot) != len(self.doctors):
+            raise ValueError("doctor ids must be unique")
+        self._index_profiles()
         n = len(self.doctors)
-        self.specialty_mask = np.zeros((n, len(codes)), dtype=bool)
-        self.interest_mask = np.zeros((n, len(codes)), dtype=bool)
-        for i, doctor in enumerate(self.doctors):
-            self.specialty_mask[i, [column[c] for c in doctor.specialties]] = True
-            self.interest_mask[i, [column[c] for c in doctor.interests if c in column]] = True
-        self._reads: dict[str, npt.NDArray[np.bool_]] = {}
-        for i, doctor in enumerate(self.doctors):
-            for language in doctor.languages:
-                self._reads.setdefault(language, np.zeros(n, dtype=bool))[i] = True
-        zones = sorted({d.timezone for d in self.doctors})
-        self._zones = [ZoneInfo(z) for z in zones]
-        self._zone_of = np.array([zones.index(d.timezone) for d in self.doctors], dtype=np.intp)
-
         self.answers = np.zeros(n)
         self.accepted = np.zeros(n)
         self.log_response_sum = np.zeros(n)
@@ -94,6 +82,39 @@ class DoctorActivity:
 
     def __len__(self) -> int:
         return len(self.doctors)
+
+    def upsert_doctor(self, profile: DoctorProfile) -> None:
+        """Add a doctor (with no history yet) or replace one's profile, keeping their history."""
+        if profile.doctor_id in self.slot:
+            self.doctors[self.slot[profile.doctor_id]] = profile
+        else:
+            self.slot[profile.doctor_id] = len(self.doctors)
+            self.doctors.append(profile)
+            for name in ("answers", "accepted", "log_response_sum"):
+                setattr(self, name, np.append(getattr(self, name), 0.0))
+            self.last_answer_hours = np.append(self.last_answer_hours, np.nan)
+            self.profile_sum = np.vstack(
+                [self.profile_sum, np.zeros((1, self.profile_sum.shape[1]), np.float32)]
+            )
+            self.window_counts = {name: np.append(counts, 0.0) for name, counts in self.window_counts.items()}
+        self._index_profiles()
+
+    def _index_profiles(self) -> None:
+        """Masks of specialties, interests, languages and time zones, from the profiles."""
+        codes = load_taxonomy().codes
+        column = {code: i for i, code in enumerate(codes)}
+        n = len(self.doctors)
+        self.specialty_mask = np.zeros((n, len(codes)), dtype=bool)
+        self.interest_mask = np.zeros((n, len(codes)), dtype=bool)
+        self._reads: dict[str, npt.NDArray[np.bool_]] = {}
+        for i, doctor in enumerate(self.doctors):
+            self.specialty_mask[i, [column[c] for c in doctor.specialties]] = True
+            self.interest_mask[i, [column[c] for c in doctor.interests if c in column]] = True
+            for language in doctor.languages:
+                self._reads.setdefault(language, np.zeros(n, dtype=bool))[i] = True
+        zones = sorted({d.timezone for d in self.doctors})
+        self._zones = [ZoneInfo(z) for z in zones]
+        self._zone_of = np.array([zones.index(d.timezone) for d in self.doctors], dtype=np.intp)
 
     def record_answer(
         self,

@@ -134,3 +134,24 @@ def test_rank_metrics_count_missing_items_as_misses() -> None:
     assert uniform["recall@10"] == 0.01
     simulated = rank_metrics(list(np.random.default_rng(1).integers(1, 1001, size=20000)))
     assert simulated["recall@10"] == pytest.approx(uniform["recall@10"], abs=0.003)
+
+
+def test_doctors_join_and_change_profile_without_losing_history() -> None:
+    activity = DoctorActivity(DOCTORS, dim=2)
+    activity.record_answer(
+        "derm", case_vector=_vector(1, 0), posted_at=T0, answered_at=T0 + timedelta(hours=1)
+    )
+    newcomer = DoctorProfile("cardio-mx", ("cardiology",), (), ("es",), "America/Mexico_City")
+    activity.upsert_doctor(newcomer)
+    moved = DoctorProfile("derm", ("dermatology", "allergy_immunology"), (), ("en",), "Asia/Tokyo")
+    activity.upsert_doctor(moved)
+    assert len(activity) == 5
+    features = activity.features(_case("cardiology", language="es"), np.arange(5))
+    assert _column(features, "answers_total").tolist() == [0, 0, 1, 0, 0]
+    assert _column(features, "reads_language").tolist() == [1, 0, 0, 0, 1]
+    chosen = {
+        activity.doctors[i].doctor_id for i in activity.candidates(_case("cardiology"), top_specialties=1)
+    }
+    assert "cardio-mx" in chosen
+    with pytest.raises(ValueError, match="unique"):
+        DoctorActivity([*DOCTORS, DOCTORS[0]], dim=2)
