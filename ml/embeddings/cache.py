@@ -93,9 +93,10 @@ class CachingEncoder:
     def encode_documents(self, texts: Sequence[str]) -> Vectors:
         return self._encode(texts, "document")
 
-    def forget_documents(self, texts: Sequence[str]) -> None:
-        """Drop the cached vectors of these documents (e.g. an erased case)."""
-        self.cache.forget([EmbeddingCache.key(self._fingerprint, "document", t) for t in texts])
+    def forget(self, texts: Sequence[str]) -> None:
+        """Drop every cached vector of these texts, as documents and as queries (an erased case)."""
+        kinds: tuple[TextKind, ...] = ("document", "query")
+        self.cache.forget([EmbeddingCache.key(self._fingerprint, kind, t) for t in texts for kind in kinds])
 
     def _encode(self, texts: Sequence[str], kind: TextKind) -> Vectors:
         keys = [EmbeddingCache.key(self._fingerprint, kind, t) for t in texts]

@@ -76,11 +76,15 @@ def test_cache_encodes_each_text_once_and_persists(tmp_path: Path) -> None:
     reopened = CachingEncoder(inner, EmbeddingCache(path))
     reopened.encode_documents(["fever"])
     assert reopened.misses == 0
-    reopened.forget_documents(["fever"])
+    reopened.forget(["fever"])
     reopened.encode_documents(["fever"])
     assert reopened.misses == 1
     cached.encode_queries(["fever"])  # queries and documents are cached apart
     assert cached.misses == 3
+    cached.forget(["fever"])  # erasure drops both
+    cached.encode_queries(["fever"])
+    cached.encode_documents(["fever"])
+    assert cached.misses == 5
 
 
 @pytest.mark.parametrize(
