@@ -15,10 +15,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, and_, delete, or_, select
+from sqlalchemy import Engine, and_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.store.bulk import BATCH, StoreNotEmptyError, WorldRecords, world_rows
 from service.store.database import create_store_engine, writer
 from service.store.errors import (
     AnswerConflictError,
@@ -171,6 +172,21 @@ class CaseStore:
             seq = case.seq
         logger.debug("resolution of case %s %s at seq %d", case_id, outcome, seq)
         return outcome
+
+    def load_world(self, records: WorldRecords, *, on_rows: Callable[[int], None] | None = None) -> int:
+        """Bulk-load a whole world into a store that never held data, in one transaction (see
+        `service.store.bulk`); return the new head seq. `StoreNotEmptyError` otherwise."""
+        with self._writing() as session:
+            counter = _lock_changes(session)
+            if counter.value != 0 or session.scalar(select(DoctorRow.id).limit(1)) is not None:
+                raise StoreNotEmptyError("the store already holds data: bulk loading would mix two worlds")
+            for table, rows in world_rows(records, self._now()):
+                for start in range(0, len(rows), BATCH):
+                    session.execute(insert(table), rows[start : start + BATCH])
+                    if on_rows is not None:
+                        on_rows(len(rows[start : start + BATCH]))
+            counter.value = len(records.cases)
+            return counter.value
 
     # --- change feed for index catch-up ----------------------------------------------------------
 
