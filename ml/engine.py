@@ -22,7 +22,7 @@ from ml.language import UNKNOWN, detect_language
 from ml.matching import Matcher, post_text
 from ml.training.bundle import RoutingBundle
 from ml.training.doctor_ranker import RankedDoctor, apply_rules, rank_doctors
-from ml.training.doctors import CaseContext, DoctorActivity
+from ml.training.doctors import CaseContext, DoctorActivity, DoctorProfile
 from ml.training.interactions import NEIGHBOURS
 from ml.training.specialty import RankedSpecialty
 
@@ -110,6 +110,10 @@ class RoutingEngine:
                 self.activity.record_answer(
                     doctor_id, case_vector=case_vector, posted_at=posted_at, answered_at=answered_at
                 )
+
+    def upsert_doctor(self, profile: DoctorProfile) -> None:
+        with self._activity_lock:
+            self.activity.upsert_doctor(profile)
 
     def record_acceptance(self, doctor_id: str) -> None:
         with self._activity_lock:

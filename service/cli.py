@@ -200,6 +200,9 @@ def kb_check(
 def settings() -> None:
     """Show the settings in force (from CASEMATCH_* variables and .env)."""
     for key, value in Settings().model_dump().items():
+        if key == "api_keys":  # secrets never reach a terminal or a log
+            names = [entry.split(":")[0] for entry in str(value).split(",") if entry.strip()]
+            value = f"<{len(names)} key(s): {', '.join(names)}>" if names else "<none>"
         Console().print(f"CASEMATCH_{key.upper()}={value}")
 
 
@@ -372,3 +375,72 @@ def bootstrap(
         synth(name=world, **defaults)  # type: ignore[arg-type]
     train(world=world, config=None, corpora=corpora)
     promote(version=None, tolerance=0.005)
+
+
+# --- serve -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+) -> None:
+    """Serve the API: bootstraps a champion model first if there is none, loads the synthetic
+    world into an empty store, catches the index up, then listens.
+
+    Without CASEMATCH_API_KEYS a local key with every scope is created in $CASEMATCH_HOME/api-key.
+    """
+    import uvicorn
+
+    from ml.training.tracking import champion_version
+    from service.app import create_app
+    from service.auth import ApiKeyConfigError
+    from service.runtime import Runtime
+
+    settings = Settings()
+    _tracking(settings)
+    if champion_version() is None:
+        bootstrap(world=settings.seed_world or "world", corpora=None)
+    if not settings.api_keys:
+        settings.api_keys = _local_api_key(settings.home)
+    _json_logs()
+    try:
+        with _progress_bar() as bar:
+            runtime = Runtime.start(settings, progress=_RichProgress(bar))
+    except ApiKeyConfigError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=2) from None
+    console.print(
+        f"casematch serving model version {runtime.model_version} on http://{host}:{port} (docs: /docs)"
+    )
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, access_log=False)
+    finally:
+        runtime.close()
+
+
+def _local_api_key(home: Path) -> str:
+    """A key with every scope for this machine, made once and kept readable by its owner only."""
+    import secrets
+
+    path = home / "api-key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(f"local:{secrets.token_urlsafe(32)}:route+ingest+admin\n")
+    console.print(
+        f"API key (every scope): the secret in {path} — send it as `Authorization: Bearer <secret>`"
+    )
+    return path.read_text().strip()
+
+
+def _json_logs() -> None:
+    from service.observability import JsonLogFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter())
+    for name in ("casematch", "uvicorn", "uvicorn.error"):
+        log = logging.getLogger(name)
+        log.handlers = [handler]
+        log.propagate = False
+        log.setLevel(logging.INFO)

@@ -36,6 +36,17 @@ class Settings(BaseSettings):
         default=SYNTHETIC_DIR,
         description="folder that holds synthetic worlds, one sub-folder per world",
     )
+    api_keys: str = Field(
+        default="",
+        repr=False,
+        description="comma-separated <name>:<secret>:<scopes> (scopes route+ingest+admin); "
+        "empty: `casematch serve` makes a local key in the home",
+    )
+    seed_world: str = Field(
+        default="world", description="synthetic world loaded into an empty store at start-up ('' for none)"
+    )
+    model_poll_seconds: float = Field(default=30.0, gt=0, description="how often to check the champion alias")
+    max_body_bytes: int = Field(default=256_000, ge=1_000, description="largest request body accepted")
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

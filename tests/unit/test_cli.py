@@ -14,7 +14,7 @@ def _said(output: str) -> str:
     return " ".join(output.split())
 
 
-COMMANDS = ["synth", "kb", "settings", "index", "search", "train", "promote", "bootstrap"]
+COMMANDS = ["synth", "kb", "settings", "index", "search", "train", "promote", "bootstrap", "serve"]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])

@@ -1,0 +1,69 @@
+"""The FastAPI application: /v1 API, health, readiness, metrics and admin.
+
+`create_app(runtime)` serves an already started `Runtime` (tests build one on the committed
+sample); `casematch serve` starts the runtime on the configured home and passes it in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import FastAPI, Header, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api import ERRORS, router
+from service.errors import install_error_handlers
+from service.observability import Metrics, RequestMiddleware
+from service.runtime import Runtime
+
+DESCRIPTION = """Route hard patient cases to the right specialties, doctors and similar resolved cases,
+in English and Spanish. Authenticate with `Authorization: Bearer <api key>`; keys carry the
+scopes `route`, `ingest` and `admin`. Errors are `application/problem+json`."""
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(title="casematch", version="1", description=DESCRIPTION)
+    app.state.runtime = rt
+    metrics = Metrics()
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=metrics,
+        max_body_bytes=rt.settings.max_body_bytes,
+        model_version=lambda: rt.model_version,
+    )
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz(request: Request) -> dict[str, object]:
+        """The model and the index are loaded."""
+        current: Runtime = request.app.state.runtime
+        return {
+            "status": "ready",
+            "model_version": current.model_version,
+            "indexed_cases": len(current.sync.matcher.index),
+        }
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus_metrics(request: Request) -> Response:
+        current: Runtime = request.app.state.runtime
+        metrics.index_size.set(len(current.sync.matcher.index))
+        metrics.model_version.set(current.model_version or 0)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/admin/reload", tags=["operations"], responses=ERRORS)
+    def reload(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> dict[str, int | None]:
+        """Check the MLflow champion alias now and swap to a new version without dropping requests."""
+        current: Runtime = request.app.state.runtime
+        current.auth.authorize(authorization, "admin")
+        return {"model_version": current.watcher.check()}
+
+    return app

@@ -1,0 +1,164 @@
+"""Everything a serving process holds, and how it gets there at start-up.
+
+Start-up, in order: migrate the store; seed it from the synthetic world when it has never held
+data; open the index snapshot and catch it up from the store; rebuild doctor activity and the
+answer book from the stored answers; load the MLflow champion; follow the alias from then on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.embeddings import Encoder, load_encoder
+from ml.engine import RoutingEngine
+from ml.index import CaseIndex
+from ml.matching import Matcher, post_text
+from ml.privacy.deid import Deidentifier
+from ml.progress import NoProgress, Progress
+from ml.training.doctors import DoctorActivity, DoctorProfile
+from ml.training.tracking import NoChampionError, champion_version, configure, load_bundle
+from service.auth import Authenticator, parse_api_keys
+from service.champion import ChampionWatcher
+from service.index_sync import IndexSync
+from service.seed import seed_store
+from service.settings import Settings
+from service.store.migrate import upgrade_to_head
+from service.store.records import Doctor
+from service.store.repository import CaseStore
+
+logger = logging.getLogger("casematch.runtime")
+
+
+class AnswerBook:
+    """Who answered each case, in memory: a routing call asks about 20 neighbours at once."""
+
+    def __init__(self) -> None:
+        self._by_case: dict[str, list[str]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def add(self, case_id: str, doctor_id: str) -> None:
+        with self._lock:
+            if doctor_id not in self._by_case[case_id]:
+                self._by_case[case_id].append(doctor_id)
+
+    def forget(self, case_id: str) -> None:
+        with self._lock:
+            self._by_case.pop(case_id, None)
+
+    def answerers_of(self, case_ids: Sequence[str]) -> Mapping[str, Sequence[str]]:
+        with self._lock:
+            return {case_id: list(self._by_case.get(case_id, ())) for case_id in case_ids}
+
+
+def doctor_profile(doctor: Doctor) -> DoctorProfile:
+    return DoctorProfile(
+        doctor.doctor_id, doctor.specialties, doctor.interests, doctor.languages, doctor.timezone
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    auth: Authenticator
+    store: CaseStore
+    encoder: Encoder
+    deid: Deidentifier
+    sync: IndexSync
+    answers: AnswerBook
+    engine: RoutingEngine
+    watcher: ChampionWatcher
+    unavailable: set[str]  # doctors who asked not to be routed to, kept in memory for every call
+
+    @property
+    def model_version(self) -> int | None:
+        return self.watcher.version
+
+    @classmethod
+    def start(cls, settings: Settings, *, progress: Progress | None = None, watch: bool = True) -> Runtime:
+        progress = progress or NoProgress()
+        auth = Authenticator(parse_api_keys(settings.api_keys))
+        settings.home.mkdir(parents=True, exist_ok=True)
+        upgrade_to_head(settings.database_url)
+        store = CaseStore.from_url(settings.database_url)
+        deid = Deidentifier()
+        if store.head_seq() == 0 and settings.seed_world:
+            world_dir = settings.synthetic_dir / settings.seed_world
+            if (world_dir / "manifest.json").exists():
+                logger.info("empty store: loading the synthetic world %r", settings.seed_world)
+                seed_store(
+                    store, world_dir, lambda text, language: deid.deidentify(text, language).text, progress
+                )
+        encoder = load_encoder(
+            settings.encoder, threads=settings.encoder_threads, cache_path=settings.embedding_cache
+        )
+
+        def matcher_for(index: CaseIndex | None) -> Matcher:
+            return Matcher(encoder, index) if index is not None else Matcher.empty(encoder)
+
+        sync = IndexSync.open(store, matcher_for, settings.index_dir)
+        progress.stage("indexing cases", max(store.head_seq() - sync.watermark, 0))
+        sync.catch_up(on_batch=progress.advance)
+        sync.save_snapshot()
+
+        configure(settings.mlflow_tracking_uri, settings.home / "mlartifacts")
+        version = champion_version()
+        if version is None:
+            raise NoChampionError("no champion model registered: run `casematch bootstrap` first")
+        bundle = load_bundle(version)
+        activity, answers = _rebuild_activity(store, encoder, progress)
+        engine = RoutingEngine(bundle, sync.matcher, activity, answers.answerers_of)
+        watcher = ChampionWatcher(
+            lambda new, _: engine.swap_bundle(new), interval_seconds=settings.model_poll_seconds
+        )
+        watcher.version = version
+        if watch:
+            watcher.start()
+        unavailable = {d.doctor_id for d in store.list_doctors() if not d.available}
+        return cls(settings, auth, store, encoder, deid, sync, answers, engine, watcher, unavailable)
+
+    def case_vector(self, title: str, text: str) -> npt.NDArray[np.float32]:
+        return np.asarray(self.encoder.encode_documents([post_text(title, text)])[0], dtype=np.float32)
+
+    def close(self) -> None:
+        self.watcher.stop()
+        self.sync.save_snapshot()
+        self.store.close()
+
+
+def _rebuild_activity(
+    store: CaseStore, encoder: Encoder, progress: Progress
+) -> tuple[DoctorActivity, AnswerBook]:
+    """Doctor activity and the answer book, replayed from every stored answer in time order."""
+    activity = DoctorActivity([doctor_profile(d) for d in store.list_doctors()], encoder.dim)
+    texts: dict[str, str] = {}
+    for batch in store.iter_changes(0):
+        texts.update({c.case_id: post_text(c.title, c.text) for c in batch.cases})
+    ids = list(texts)
+    progress.stage("doctor activity", len(ids))
+    vectors: dict[str, npt.NDArray[np.float32]] = {}
+    for start in range(0, len(ids), 512):
+        chunk = ids[start : start + 512]
+        vectors.update(zip(chunk, encoder.encode_documents([texts[i] for i in chunk]), strict=True))
+        progress.advance(len(chunk))
+    book = AnswerBook()
+    for entry in store.all_answers():
+        answer = entry.answer
+        book.add(answer.case_id, answer.doctor_id)
+        if answer.doctor_id not in activity.slot:
+            continue  # an answer from a doctor whose profile has not arrived yet
+        activity.record_answer(
+            answer.doctor_id,
+            case_vector=vectors[answer.case_id],
+            posted_at=entry.case_posted_at,
+            answered_at=answer.created_at,
+        )
+        if answer.accepted:
+            activity.record_acceptance(answer.doctor_id)
+    return activity, book

@@ -1,0 +1,194 @@
+"""The HTTP API end to end on the committed sample: real store, index, models and de-identification."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from ml.paths import SAMPLE_WORLD_DIR
+from ml.synthetic.world import read_table
+from service.app import create_app
+from service.cli import app as cli
+from service.runtime import Runtime
+from service.settings import Settings
+
+ROUTE_KEY = "route-secret-0000000001"
+INGEST_KEY = "ingest-secret-000000001"
+ADMIN_KEY = "admin-secret-0000000001"
+KEYS = f"platform:{ROUTE_KEY}:route,loader:{INGEST_KEY}:ingest+route,ops:{ADMIN_KEY}:admin"
+SPANISH_FONTAN = {
+    "title": "Niño de 9 años con Fontan que expulsa moldes al toser",
+    "text": "Operado de Fontan. Tos con expulsión de moldes gomosos y ramificados, como ramitas. Satura 85%.",
+}
+
+
+def _auth(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CASEMATCH_HOME", str(home))
+        env.setenv("CASEMATCH_SEED_WORLD", "sample")
+        env.setenv("CASEMATCH_API_KEYS", KEYS)
+        env.setenv("HF_HUB_OFFLINE", "1")
+        trained = CliRunner().invoke(cli, ["bootstrap", "--world", "sample", "--corpora", ""])
+        assert trained.exit_code == 0, trained.output
+        runtime = Runtime.start(Settings(), watch=False)
+        with TestClient(create_app(runtime)) as test_client:
+            yield test_client
+        runtime.close()
+
+
+def test_keys_and_scopes_guard_every_route(client: TestClient) -> None:
+    missing = client.post("/v1/route", json={"case": SPANISH_FONTAN})
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert client.post("/v1/route", json={"case": SPANISH_FONTAN}, headers=_auth("nope")).status_code == 401
+    assert (
+        client.post("/v1/cases", json={"id": "x1", **SPANISH_FONTAN}, headers=_auth(ROUTE_KEY)).status_code
+        == 403
+    )
+    assert client.post("/v1/admin/reload", headers=_auth(ROUTE_KEY)).status_code == 403
+
+
+def test_a_spanish_post_is_routed_to_pediatric_pulmonology_with_english_reports(client: TestClient) -> None:
+    response = client.post(
+        "/v1/route", json={"case": SPANISH_FONTAN, "limit_doctors": 5}, headers=_auth(ROUTE_KEY)
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["language"] == "es" and body["model"] == {"name": "case-router", "version": 1}
+    codes = [s["code"] for s in body["specialties"]]
+    assert "pediatric_pulmonology" in codes
+    assert 0 < len(body["doctors"]) <= 5 and all(d["reasons"] for d in body["doctors"])
+    labels = {
+        r["case_id"]: r["condition_id"] for r in read_table(SAMPLE_WORLD_DIR, "case_labels").to_pylist()
+    }
+    similar = body["similar_cases"]
+    assert any(labels[s["case_id"]] == "plastic_bronchitis_fontan" and s["language"] == "en" for s in similar)
+    assert all(s["diagnosis"] for s in similar), "similar cases are resolved cases"
+    assert body["urgency"]["level"] in ("emergent", "urgent", "routine")
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "field"),
+    [
+        ({"case": {"text": "only a body, no title here"}}, 422, "case.title"),
+        ({"case": {**SPANISH_FONTAN, "language": "fr"}}, 422, "case.language"),
+        ({"case": SPANISH_FONTAN, "case_id": "c000001"}, 422, "body"),
+        ({"case": SPANISH_FONTAN, "limit_doctors": 500}, 422, "limit_doctors"),
+    ],
+)
+def test_bad_requests_name_the_field(
+    client: TestClient, payload: dict[str, object], status: int, field: str
+) -> None:
+    response = client.post("/v1/route", json=payload, headers=_auth(ROUTE_KEY))
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_malformed_and_oversize_bodies_are_4xx(client: TestClient) -> None:
+    broken = client.post(
+        "/v1/route", content=b'{"case": ', headers={**_auth(ROUTE_KEY), "content-type": "application/json"}
+    )
+    assert broken.status_code == 400
+    huge = client.post(
+        "/v1/route", content=b"x" * 300_000, headers={**_auth(ROUTE_KEY), "content-type": "application/json"}
+    )
+    assert huge.status_code == 413
+
+
+def test_ingest_is_idempotent_conflicts_are_409_and_text_is_deidentified(client: TestClient) -> None:
+    case = {
+        "id": "api-deid-1",
+        "title": "Chest pain in a 60 year old man",
+        "text": "Patient John Miller, MRN 4417739, phone +1 415 555 0199, email john.miller@example.com. "
+        "Crushing chest pain with ST elevation in the anterior leads.",
+        "language": "en",
+    }
+    first = client.post("/v1/cases", json=case, headers=_auth(INGEST_KEY))
+    assert first.status_code == 201, first.text
+    assert client.post("/v1/cases", json=case, headers=_auth(INGEST_KEY)).status_code == 201
+    other = client.post(
+        "/v1/cases", json={**case, "title": "Another title entirely"}, headers=_auth(INGEST_KEY)
+    )
+    assert other.status_code == 409
+    stored = client.get("/v1/cases/api-deid-1", headers=_auth(ROUTE_KEY)).json()
+    for identifier in ("John Miller", "4417739", "555 0199", "john.miller@example.com"):
+        assert identifier not in stored["text"]
+    assert "ST elevation" in stored["text"]
+
+
+def test_a_deleted_case_is_gone_from_store_index_and_results(client: TestClient) -> None:
+    case = {
+        "id": "api-erase-1",
+        "title": "Moldes bronquiales tras Fontan",
+        "text": SPANISH_FONTAN["text"],
+        "language": "es",
+    }
+    assert client.post("/v1/cases", json=case, headers=_auth(INGEST_KEY)).status_code == 201
+    resolved = client.post(
+        "/v1/cases/api-erase-1/resolution",
+        json={"diagnosis": "bronquitis plástica", "specialties": ["pediatric_pulmonology"]},
+        headers=_auth(INGEST_KEY),
+    )
+    assert resolved.status_code == 200 and resolved.json()["resolved"]
+    found = client.post(
+        "/v1/route", json={"case": SPANISH_FONTAN, "limit_similar": 10}, headers=_auth(ROUTE_KEY)
+    )
+    assert "api-erase-1" in [s["case_id"] for s in found.json()["similar_cases"]]
+
+    assert client.delete("/v1/cases/api-erase-1", headers=_auth(INGEST_KEY)).status_code == 204
+    assert client.get("/v1/cases/api-erase-1", headers=_auth(ROUTE_KEY)).status_code == 404
+    after = client.post(
+        "/v1/route", json={"case": SPANISH_FONTAN, "limit_similar": 10}, headers=_auth(ROUTE_KEY)
+    )
+    assert "api-erase-1" not in [s["case_id"] for s in after.json()["similar_cases"]]
+    assert (
+        client.post("/v1/route", json={"case_id": "api-erase-1"}, headers=_auth(ROUTE_KEY)).status_code == 404
+    )
+
+
+def test_answers_doctors_and_unavailability(client: TestClient) -> None:
+    routed = client.post("/v1/route", json={"case": SPANISH_FONTAN}, headers=_auth(ROUTE_KEY)).json()
+    first = routed["doctors"][0]["doctor_id"]
+    away = client.put(
+        f"/v1/doctors/{first}",
+        json={"specialties": ["pediatric_pulmonology"], "languages": ["es"], "available": False},
+        headers=_auth(INGEST_KEY),
+    )
+    assert away.status_code == 200
+    again = client.post("/v1/route", json={"case": SPANISH_FONTAN}, headers=_auth(ROUTE_KEY)).json()
+    assert first not in [d["doctor_id"] for d in again["doctors"]]
+    bad_zone = client.put(
+        "/v1/doctors/new-doc",
+        json={"specialties": ["cardiology"], "languages": ["en"], "timezone": "Mars/Base"},
+        headers=_auth(INGEST_KEY),
+    )
+    assert bad_zone.status_code == 422
+    answer = client.post("/v1/cases/c000001/answers", json={"doctor_id": first}, headers=_auth(INGEST_KEY))
+    assert answer.status_code == 201
+    assert (
+        client.post(
+            "/v1/cases/nope/answers", json={"doctor_id": first}, headers=_auth(INGEST_KEY)
+        ).status_code
+        == 404
+    )
+
+
+def test_operations_endpoints(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["model_version"] == 1 and ready["indexed_cases"] >= 2000
+    metrics = client.get("/metrics").text
+    assert "casematch_request_seconds_bucket" in metrics and 'route="/v1/route"' in metrics
+    assert client.post("/v1/admin/reload", headers=_auth(ADMIN_KEY)).json() == {"model_version": 1}
+    assert client.get("/openapi.json").json()["paths"]["/v1/route"]["post"]["requestBody"]
