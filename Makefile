@@ -34,8 +34,8 @@ lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff format --check ml service tests bench
 	$(BIN)/mypy
 
-run: $(STAMP) ## the main job on embedded defaults (for now: world + trained champion models)
-	$(BIN)/casematch bootstrap
+run: $(STAMP) ## serve the API on 127.0.0.1:8000 (first run: world, champion model, store, index)
+	$(BIN)/casematch serve
 
 sample: $(STAMP) ## regenerate the committed test sample in data/synthetic/sample
 	$(BIN)/casematch synth --name sample --cases 2000 --doctors 500 --force
