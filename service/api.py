@@ -48,6 +48,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
         401: "missing or unknown API key",
         403: "the key lacks the scope",
         413: "body too large",
+        429: "the key is over its rate limit (see Retry-After)",
         422: "a field failed validation (named in `errors`)",
     }.items()
 }
@@ -60,7 +61,9 @@ def runtime(request: Request) -> Runtime:
 
 def _requires(scope: Scope):  # type: ignore[no-untyped-def]
     def check(request: Request, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
-        key = runtime(request).auth.authorize(authorization, scope)
+        rt = runtime(request)
+        key = rt.auth.authorize(authorization, scope)
+        rt.limiter.take(key.name)
         request.state.key_name = key.name
         return key
 

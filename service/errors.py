@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.auth import AuthError
+from service.ratelimit import RateLimited
 from service.schemas import Problem
 
 PROBLEM_JSON = "application/problem+json"
@@ -42,6 +43,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -71,6 +73,12 @@ async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     return problem(exc.status, exc.title, exc.detail)
+
+
+async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+    response = problem(429, "Too Many Requests", str(exc))
+    response.headers["Retry-After"] = str(int(exc.retry_after))
+    return response
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

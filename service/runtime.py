@@ -27,6 +27,7 @@ from ml.training.tracking import NoChampionError, champion_version, configure, l
 from service.auth import Authenticator, parse_api_keys
 from service.champion import ChampionWatcher
 from service.index_sync import IndexSync
+from service.ratelimit import RateLimiter
 from service.seed import seed_store
 from service.settings import Settings
 from service.store.migrate import upgrade_to_head
@@ -75,6 +76,7 @@ class Runtime:
     engine: RoutingEngine
     watcher: ChampionWatcher
     unavailable: set[str]  # doctors who asked not to be routed to, kept in memory for every call
+    limiter: RateLimiter
 
     @property
     def model_version(self) -> int | None:
@@ -121,7 +123,8 @@ class Runtime:
         if watch:
             watcher.start()
         unavailable = {d.doctor_id for d in store.list_doctors() if not d.available}
-        return cls(settings, auth, store, encoder, deid, sync, answers, engine, watcher, unavailable)
+        limiter = RateLimiter(settings.rate_limit_per_minute)
+        return cls(settings, auth, store, encoder, deid, sync, answers, engine, watcher, unavailable, limiter)
 
     def case_vector(self, title: str, text: str) -> npt.NDArray[np.float32]:
         return np.asarray(self.encoder.encode_documents([post_text(title, text)])[0], dtype=np.float32)

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     )
     model_poll_seconds: float = Field(default=30.0, gt=0, description="how often to check the champion alias")
     max_body_bytes: int = Field(default=256_000, ge=1_000, description="largest request body accepted")
+    rate_limit_per_minute: int = Field(default=6_000, ge=1, description="requests per API key and minute")
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from ml.synthetic.world import read_table
 from service.app import create_app
 from service.cli import app as cli
+from service.ratelimit import RateLimiter
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -194,3 +195,17 @@ def test_operations_endpoints(client: TestClient) -> None:
     assert "casematch_request_seconds_bucket" in metrics and 'route="/v1/route"' in metrics
     assert client.post("/v1/admin/reload", headers=_auth(ADMIN_KEY)).json() == {"model_version": 1}
     assert client.get("/openapi.json").json()["paths"]["/v1/route"]["post"]["requestBody"]
+
+
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after(client: TestClient) -> None:
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    saved = runtime.limiter
+    runtime.limiter = RateLimiter(per_minute=2)
+    try:
+        codes = [client.get("/v1/specialties", headers=_auth(ROUTE_KEY)).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        limited = client.get("/v1/specialties", headers=_auth(ROUTE_KEY))
+        assert int(limited.headers["retry-after"]) >= 1
+        assert client.get("/v1/specialties", headers=_auth(INGEST_KEY)).status_code == 200
+    finally:
+        runtime.limiter = saved
