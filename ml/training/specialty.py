@@ -74,7 +74,7 @@ class SpecialtyRouter:
             views.append(("chars", _tfidf("char_wb", (3, 5), self.config.char_features)))
         self._text = FeatureUnion(views)
         self._model: LinearSVC | LogisticRegression = (
-            LinearSVC(C=self.config.c, max_iter=self.config.max_iter)
+            LinearSVC(C=self.config.c, max_iter=self.config.max_iter, random_state=0)  # liblinear shuffles
             if self.config.model == "linear_svm"
             else LogisticRegression(C=self.config.c, max_iter=self.config.max_iter)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,3 +210,30 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after(client: TestClient)
         assert client.get("/v1/specialties", headers=_auth(INGEST_KEY)).status_code == 200
     finally:
         runtime.limiter = saved
+
+
+def test_a_new_champion_is_swapped_in_under_load_without_failed_requests(
+    client: TestClient, small_world_dir: Path
+) -> None:
+    runner = CliRunner()
+    trained = runner.invoke(cli, ["train", "--world", small_world_dir.name, "--corpora", ""])
+    assert trained.exit_code == 0, trained.output
+    assert runner.invoke(cli, ["promote"]).exit_code == 0  # same data, same metrics: promoted
+
+    outcomes: list[tuple[int, int]] = []
+
+    def hammer() -> None:
+        for _ in range(8):
+            response = client.post("/v1/route", json={"case": SPANISH_FONTAN}, headers=_auth(ROUTE_KEY))
+            outcomes.append((response.status_code, response.json()["model"]["version"]))
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    swapped = client.post("/v1/admin/reload", headers=_auth(ADMIN_KEY))
+    for thread in threads:
+        thread.join()
+    assert swapped.json() == {"model_version": 2}
+    assert {status for status, _ in outcomes} == {200} and len(outcomes) == 32
+    assert {version for _, version in outcomes} <= {1, 2}
+    assert client.get("/readyz").json()["model_version"] == 2

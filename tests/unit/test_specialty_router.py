@@ -99,3 +99,18 @@ def test_metrics() -> None:
     assert expected_calibration_error(np.full((2, 2), 0.9), np.zeros((2, 2), dtype=bool)) == pytest.approx(
         0.9
     )
+
+
+def test_training_twice_gives_the_same_router() -> None:
+    """A retrained version must be comparable with its champion: no hidden randomness."""
+    texts = [t for t, _ in TRAIN * 3]
+    labels = [labels for _, labels in TRAIN * 3]
+    config = SpecialtyRouterConfig(word_features=1000, char_features=1000, zero_shot=False)
+    first, second = (
+        SpecialtyRouter(config).fit(texts, ENCODER.encode_documents(texts), labels) for _ in range(2)
+    )
+    queries = ["troponina alta", "rash on the arms"]
+    vectors = ENCODER.encode_queries(queries)
+    np.testing.assert_array_equal(
+        first.predict_proba(queries, vectors), second.predict_proba(queries, vectors)
+    )
