@@ -94,9 +94,7 @@ class Runtime:
             world_dir = settings.synthetic_dir / settings.seed_world
             if (world_dir / "manifest.json").exists():
                 logger.info("empty store: loading the synthetic world %r", settings.seed_world)
-                seed_store(
-                    store, world_dir, lambda text, language: deid.deidentify(text, language).text, progress
-                )
+                seed_store(store, world_dir, progress=progress)  # de-identified in one process per core
         encoder = load_encoder(
             settings.encoder, threads=settings.encoder_threads, cache_path=settings.embedding_cache
         )
