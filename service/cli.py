@@ -46,6 +46,8 @@ def _main(
     )
     # faiss logs its probing of CPU-specific builds at INFO; only --verbose wants that.
     logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # Presidio logs every analysis at INFO ("Fetching all recognizers ..."): noise, once per post.
+    logging.getLogger("presidio-analyzer").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 class _RichProgress:
