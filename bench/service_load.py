@@ -7,7 +7,7 @@ store: run `make run` once), then, in one run:
 - /v1/route at 1, 8 and 32 concurrent clients (async httpx), each for a fixed number of
   requests, reporting p50 / p99 latency and throughput.
 
-    .venv/bin/python bench/service.py [--home var] [--requests 200]
+    .venv/bin/python bench/service_load.py [--home var] [--requests 200]
 
 Writes bench/service.md.
 """
@@ -139,7 +139,7 @@ def main() -> None:
     report = [
         "# Service load",
         "",
-        f"Command: `.venv/bin/python bench/service.py --home {args.home}` on {platform.machine()} with "
+        f"Command: `.venv/bin/python bench/service_load.py --home {args.home}` on {platform.machine()} with "
         f"{len(os.sched_getaffinity(0))} core(s): a real `casematch serve` (uvicorn, one worker) on "
         "loopback over the 20,000-case world; posts from the committed sample (English and Spanish); "
         "each level after a warm-up.",

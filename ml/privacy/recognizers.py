@@ -1,0 +1,299 @@
+"""Pattern recognizers for identifiers Presidio has no (or no fitting) recognizer for.
+
+Presidio's own recognizers are used where they fit (see `engine.py`); the ones here add what
+case posts need: Mexican CURP, UK NI numbers with any prefix, record numbers after a label,
+dates written out in English or Spanish, phone numbers filtered for clinical text, and an
+e-mail recognizer that never goes to the network.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from presidio_analyzer import LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.predefined_recognizers import (
+    DateRecognizer,
+    EmailRecognizer,
+    PhoneRecognizer,
+    UkNinoRecognizer,
+)
+
+from ml.privacy.kinds import DATE, EMAIL, NATIONAL_ID, PHONE, RECORD_ID
+
+_DATE_SHAPE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{2,4}$")
+# Lab ranges and counts with thousands separators: "(4.400.000-5.800.000", "150.000".
+_THOUSANDS = re.compile(r"\d\.\d{3}(?:\.\d{3}|\b)")
+# Connector words between a label and its value: "MRN: 123", "phone number is 555", "nº de 123".
+_GAP = (
+    r"(?:\s{0,3}(?:[:#=.]|(?:n[º°o]\.?|no\.|num\.?|number|n[úu]mero|nr\.?|is|es|on|at|of|the|de|del|al|en)"
+    r"(?!\w))){0,4}\s{0,3}"  # bounded, so a long run of spaces cannot make the search quadratic
+)
+
+
+class CuedValueRecognizer(LocalRecognizer):
+    """A value that counts as an identifier only right after a label ("NHC 1234567", "tel 555 0199").
+
+    Only the value is reported, not the label, so the redacted text keeps "NHC [RECORD_ID]".
+    Labels spell out where case matters (acronyms upper case, words wrapped in `(?i:...)`); values
+    are case-sensitive, so "DNI 12345678Z del" stops at Z.
+    """
+
+    def __init__(
+        self,
+        *,
+        entity: str,
+        cue: str,
+        value: str,
+        score: float,
+        language: str,
+        name: str,
+        min_digits: int = 4,
+    ) -> None:
+        self._pattern = re.compile(rf"\b(?:{cue})(?!\w){_GAP}(?P<value>{value})")
+        self._score = score
+        self._min_digits = min_digits
+        super().__init__(supported_entities=[entity], supported_language=language, name=name)
+
+    def load(self) -> None:
+        """Nothing to load: the pattern is compiled in __init__."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results = []
+        for match in self._pattern.finditer(text):
+            value = match.group("value")
+            if sum(ch.isdigit() for ch in value) < self._min_digits or _DATE_SHAPE.match(value):
+                continue  # "admitted to hospital on 08/20/2003" is a date
+            results.append(
+                RecognizerResult(
+                    entity_type=self.supported_entities[0],
+                    start=match.start("value"),
+                    end=match.end("value"),
+                    score=self._score,
+                )
+            )
+        return results
+
+
+# --- record numbers -----------------------------------------------------------------------------
+
+RECORD_CUES = (
+    r"MRN|MR|UR|URN|ID|Id|NHC|N\.H\.C\.|HC|H\.C\.|NSS|CIP|TSI|NHS|IHI|OHIP"
+    r"|(?i:medical record|record|chart|hospital|hosp\.|patient id|historia(?: cl[ií]nica)?|expediente"
+    r"|exp\.|registro|folio|seguridad social|afiliaci[oó]n|tarjeta sanitaria|medicare|health card)"
+)
+# An alphanumeric id with an optional letter prefix, a Spanish NSS (28 12345678 40) or a spaced
+# NHS number (943 476 5919); spaces are only allowed in those two fixed shapes.
+_RECORD_VALUE = r"\d{2} \d{8} \d{2}\b|\d{3} \d{3} \d{4}\b|(?:[A-Z]{1,4}[-/]?)?\d[\d/-]{3,14}\d\b"
+
+
+def record_id_recognizer(language: str) -> CuedValueRecognizer:
+    return CuedValueRecognizer(
+        entity=RECORD_ID,
+        cue=RECORD_CUES,
+        value=_RECORD_VALUE,
+        score=0.85,
+        language=language,
+        min_digits=5,  # "hospital en 2019" is a year, not a record
+        name="RecordIdRecognizer",
+    )
+
+
+# --- national ids -------------------------------------------------------------------------------
+
+NATIONAL_ID_CUES = (
+    r"SSN|SS#|SIN|NI(?: number| no\.?)|NINO|DNI|NIF|NIE|CURP|RFC"
+    r"|(?i:social security(?: number| no\.?)?|social insurance(?: number| no\.?)?"
+    r"|national insurance(?: number| no\.?)?|documento (?:nacional )?de identidad|c[eé]dula"
+    r"|pasaporte|passport|national id)"
+)
+# Chunks of capitals and digits, joined by single spaces, dots or hyphens ("ZZ 88 70 49 T").
+_ID_VALUE = r"[A-Z0-9]+\b(?:[ .-][A-Z0-9]+\b){0,5}"
+
+
+def labelled_national_id_recognizer(language: str) -> CuedValueRecognizer:
+    """Any id-shaped value after an id label: catches DNIs with a mistyped check letter too."""
+    return CuedValueRecognizer(
+        entity=NATIONAL_ID,
+        cue=NATIONAL_ID_CUES,
+        value=_ID_VALUE,
+        score=0.8,
+        language=language,
+        min_digits=5,
+        name="LabelledNationalIdRecognizer",
+    )
+
+
+_CURP_STATES = (
+    "AS|BC|BS|CC|CL|CM|CS|CH|DF|DG|GT|GR|HG|JC|MC|MN|MS|NT|NL|OC|PL|QT|QR|SP|SL|SR|TC|TS|TL|VZ|YN|ZS|NE"
+)
+
+
+class CurpRecognizer(PatternRecognizer):
+    """Mexican CURP: 4 letters, birth date, sex, state, 3 consonants, homoclave, check digit.
+
+    The check digit is not verified: a CURP with a typo still identifies the patient.
+    """
+
+    PATTERNS: Sequence[Pattern] = (
+        Pattern(
+            "CURP",
+            rf"\b[A-Z]{{4}}\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[HMX](?:{_CURP_STATES})"
+            r"[B-DF-HJ-NP-TV-Z]{3}[A-Z0-9]\d\b",
+            0.9,
+        ),
+    )
+
+    def __init__(self, language: str) -> None:
+        super().__init__(
+            supported_entity=NATIONAL_ID,
+            patterns=list(self.PATTERNS),
+            supported_language=language,
+            global_regex_flags=re.MULTILINE,  # case matters: a CURP is upper case
+            name="CurpRecognizer",
+        )
+
+
+class NinoRecognizer(UkNinoRecognizer):
+    """UK National Insurance number, prefix rules relaxed.
+
+    Presidio's recognizer rejects prefixes HMRC never issues (ZZ, BG, GB, ...); those still appear
+    in placeholder and test records, and an id-shaped string next to a patient is better removed.
+    """
+
+    def __init__(self, language: str) -> None:
+        super().__init__(
+            patterns=[
+                Pattern("NINO", r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", 0.6),
+                Pattern("NINO (spaced)", r"\b[A-Z]{2} \d{6} [A-D]\b", 0.6),  # "ZZ 796443 T"
+            ],
+            supported_language=language,
+            supported_entity=NATIONAL_ID,
+            name="NinoRecognizer",
+        )
+        self.global_regex_flags = re.MULTILINE  # upper case only: "ab 12 34 56 c" is rarely an id
+
+
+# --- dates --------------------------------------------------------------------------------------
+
+_MONTHS = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+    r"|enero|ene|febrero|marzo|abril|abr|mayo|junio|julio|agosto|ago|septiembre|setiembre"
+    r"|octubre|noviembre|diciembre|dic)\.?"
+)
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th|º)?"
+_YEAR = r"(?:19|20)\d{2}"
+
+
+class WrittenDateRecognizer(DateRecognizer):
+    """Presidio's numeric dates plus dates with month names ("19 Dec 1950", "3 de marzo de 2020").
+
+    Only full dates (day, month and year) are taken: "3 days ago" or "March" alone stay.
+    """
+
+    EXTRA_PATTERNS: Sequence[Pattern] = (
+        Pattern("d month yyyy", rf"\b{_DAY}[ -](?:de )?{_MONTHS},?[ -](?:de |del )?{_YEAR}\b", 0.7),
+        Pattern("month d, yyyy", rf"\b{_MONTHS} {_DAY},? {_YEAR}\b", 0.7),
+        Pattern("dd-mm-yy", r"\b(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-\d{2}\b", 0.5),
+    )
+
+    def __init__(self, language: str) -> None:
+        super().__init__(
+            patterns=[*DateRecognizer.PATTERNS, *self.EXTRA_PATTERNS],
+            supported_language=language,
+            supported_entity=DATE,
+            name="WrittenDateRecognizer",
+        )
+
+
+# --- phones -------------------------------------------------------------------------------------
+
+PHONE_CUES = (
+    r"(?i:tel|tel[eé]fono|telephone|phone|mobile|mob|cell|cellphone|m[oó]vil|celular|cel|whatsapp"
+    r"|fax|contact|contacto|reached|reach|call|llamar|number|n[úu]mero)"
+)
+_PHONE_CUE_BEFORE = re.compile(rf"\b(?:{PHONE_CUES})\b[^\n;]{{0,30}}$")
+_PHONE_GROUPS = re.compile(r"^\+?[\d ]*\(?\d{3}\)?[. ]\d{3}[. ]\d{4}")  # 607.903.9619 is a phone
+_CLAUSE_BREAK = re.compile(r"[.,;]\s")  # "MRN 86971549. 72-year-old" is two numbers
+# Countries casematch's doctors post from; phonenumbers needs a region for national formats.
+PHONE_REGIONS = ("US", "CA", "GB", "IE", "AU", "NZ", "ZA", "ES", "MX")
+
+
+def plausible_phone(text: str, start: int, end: int) -> bool:
+    """Rule out what phonenumbers' lenient matcher takes for a phone in clinical text.
+
+    Blood pressures ("158/96"), dates, numbers across a clause break and short numbers go; numbers
+    under ten digits need a
+    leading '+' or a phone word shortly before them ("tel", "reached on").
+    """
+    raw = text[start:end]
+    digits = sum(ch.isdigit() for ch in raw)
+    if "/" in raw or not 7 <= digits <= 15 or _DATE_SHAPE.match(raw) or _CLAUSE_BREAK.search(raw):
+        return False
+    if (_THOUSANDS.search(raw) and not _PHONE_GROUPS.match(raw)) or raw.count("(") != raw.count(")"):
+        return False
+    if digits >= 10 or raw.startswith(("+", "00")):
+        return True
+    return _PHONE_CUE_BEFORE.search(text[max(0, start - 40) : start]) is not None
+
+
+class ClinicalPhoneRecognizer(PhoneRecognizer):
+    """Presidio's phonenumbers-based recognizer, lenient, filtered by `plausible_phone`.
+
+    The strict (valid numbers only) setting misses about a quarter of real-looking numbers
+    (unassigned area codes, extensions); the lenient one also takes vital signs, hence the filter.
+    """
+
+    def __init__(self, language: str) -> None:
+        super().__init__(
+            supported_language=language,
+            supported_entity=PHONE,
+            supported_regions=PHONE_REGIONS,
+            leniency=0,
+            name="ClinicalPhoneRecognizer",
+        )
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        found: list[RecognizerResult] = super().analyze(text, entities)  # it does not use NLP artifacts
+        return [r for r in found if plausible_phone(text, r.start, r.end)]
+
+
+_PHONE_VALUE = r"(?:\+|00)?\(?\d[\d().\s-]{5,18}\d(?:\s?(?:x|ext\.?|extn\.?)\s?\d{1,6})?"
+
+
+def labelled_phone_recognizer(language: str) -> CuedValueRecognizer:
+    """Phone-shaped digits after a phone word, for numbers phonenumbers cannot parse at all."""
+    return CuedValueRecognizer(
+        entity=PHONE,
+        cue=PHONE_CUES,
+        value=_PHONE_VALUE,
+        score=0.6,
+        language=language,
+        min_digits=7,
+        name="LabelledPhoneRecognizer",
+    )
+
+
+# --- e-mail -------------------------------------------------------------------------------------
+
+_TOP_LEVEL = re.compile(r"\.[A-Za-z]{2,24}$")
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's e-mail pattern without its tldextract check.
+
+    tldextract downloads the public-suffix list on first use; the service runs offline, so the
+    domain is only required to end in an alphabetic top-level label.
+    """
+
+    def __init__(self, language: str) -> None:
+        super().__init__(supported_language=language, supported_entity=EMAIL, name="OfflineEmailRecognizer")
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return _TOP_LEVEL.search(pattern_text) is not None
