@@ -237,3 +237,36 @@ def test_a_new_champion_is_swapped_in_under_load_without_failed_requests(
     assert {status for status, _ in outcomes} == {200} and len(outcomes) == 32
     assert {version for _, version in outcomes} <= {1, 2}
     assert client.get("/readyz").json()["model_version"] == 2
+
+
+def test_a_restarted_service_serves_every_acknowledged_write(client: TestClient) -> None:
+    """Writes after the last index snapshot; the process then dies without saving anything."""
+    case = {
+        "id": "restart-1",
+        "title": "Moldes bronquiales tras Fontan",
+        "text": SPANISH_FONTAN["text"],
+        "language": "es",
+    }
+    assert client.post("/v1/cases", json=case, headers=_auth(INGEST_KEY)).status_code == 201
+    resolution = {"diagnosis": "bronquitis plástica", "specialties": ["pediatric_pulmonology"]}
+    assert (
+        client.post("/v1/cases/restart-1/resolution", json=resolution, headers=_auth(INGEST_KEY)).status_code
+        == 200
+    )
+    erased = client.post("/v1/route", json={"case": SPANISH_FONTAN}, headers=_auth(ROUTE_KEY)).json()
+    victim = next(s["case_id"] for s in erased["similar_cases"] if s["case_id"] != "restart-1")
+    assert client.delete(f"/v1/cases/{victim}", headers=_auth(INGEST_KEY)).status_code == 204
+
+    restarted = Runtime.start(Settings(), watch=False)  # same home, store and index snapshot
+    try:
+        with TestClient(create_app(restarted)) as again:
+            body = {"case": SPANISH_FONTAN, "limit_similar": 20}
+            similar = [
+                s["case_id"]
+                for s in again.post("/v1/route", json=body, headers=_auth(ROUTE_KEY)).json()["similar_cases"]
+            ]
+            assert "restart-1" in similar
+            assert victim not in similar
+            assert again.get(f"/v1/cases/{victim}", headers=_auth(ROUTE_KEY)).status_code == 404
+    finally:
+        restarted.close()
