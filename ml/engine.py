@@ -77,7 +77,7 @@ class RoutingEngine:
         language = request.language or detect_language(text)
         vector = self.matcher.encoder.encode_queries([text])[0]
         prediction = bundle.predict_cases([text], vector[None, :], k=request.limit_specialties)[0]
-        probabilities = bundle.specialty_probabilities([text], vector[None, :])[0]
+        probabilities = prediction.specialty_probabilities
         exclude = (request.case_id,) if request.case_id else ()
         resolved = SearchFilter(resolved_only=True, exclude_ids=exclude)
         nearest = self.matcher.search(text, vector=vector, k=NEIGHBOURS, search_filter=resolved, mode="dense")

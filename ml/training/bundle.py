@@ -36,7 +36,8 @@ class BundleIntegrityError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CasePrediction:
-    specialties: tuple[RankedSpecialty, ...]
+    specialties: tuple[RankedSpecialty, ...]  # the top k
+    specialty_probabilities: npt.NDArray[np.float64]  # all 63, taxonomy order (the doctor ranker reads them)
     urgency: str
     urgency_probabilities: dict[str, float]
 
@@ -53,13 +54,19 @@ class RoutingBundle:
     candidates: dict[str, int] = field(default_factory=dict)  # DoctorActivity.candidates settings
 
     def predict_cases(self, texts: list[str], vectors: Vectors, *, k: int = 3) -> list[CasePrediction]:
-        """Specialties (top k, calibrated) and urgency for each case text and its vector."""
-        ranked = self.router.rank(texts, vectors, k=k)
+        """Specialties (calibrated) and urgency for each case text and its vector."""
+        probabilities = self.router.predict_proba(texts, vectors)
+        top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
         urgency = self.urgency.predict_proba(texts)
         labels = self.urgency.predict(texts)
         return [
-            CasePrediction(tuple(r), label, {level: float(p) for level, p in zip(LEVELS, row, strict=True)})
-            for r, label, row in zip(ranked, labels, urgency, strict=True)
+            CasePrediction(
+                tuple(RankedSpecialty(self.router.codes[j], float(p[j])) for j in order),
+                p,
+                label,
+                {level: float(x) for level, x in zip(LEVELS, row, strict=True)},
+            )
+            for p, order, label, row in zip(probabilities, top, labels, urgency, strict=True)
         ]
 
     def specialty_probabilities(self, texts: list[str], vectors: Vectors) -> npt.NDArray[np.float64]:
