@@ -212,6 +212,42 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after(client: TestClient)
         runtime.limiter = saved
 
 
+def test_concurrent_ingest_and_routing_lose_nothing(client: TestClient) -> None:
+    statuses: list[int] = []
+
+    def ingest(worker: int) -> None:
+        for n in range(5):
+            case = {
+                "id": f"conc-{worker}-{n}",
+                "title": f"Dolor torácico {worker}-{n}",
+                "text": "Varón con dolor opresivo y troponina elevada.",
+                "language": "es",
+            }
+            statuses.append(client.post("/v1/cases", json=case, headers=_auth(INGEST_KEY)).status_code)
+
+    def route() -> None:
+        for _ in range(5):
+            statuses.append(
+                client.post("/v1/route", json={"case": SPANISH_FONTAN}, headers=_auth(ROUTE_KEY)).status_code
+            )
+
+    threads = [threading.Thread(target=ingest, args=(w,)) for w in range(3)] + [
+        threading.Thread(target=route) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(set(statuses)) == [200, 201] and len(statuses) == 25
+    stored = [
+        client.get(f"/v1/cases/conc-{w}-{n}", headers=_auth(ROUTE_KEY)).status_code
+        for w in range(3)
+        for n in range(5)
+    ]
+    assert stored == [200] * 15
+    assert client.get("/readyz").json()["indexed_cases"] >= 800 + 15
+
+
 def test_a_new_champion_is_swapped_in_under_load_without_failed_requests(
     client: TestClient, small_world_dir: Path
 ) -> None:
