@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from ml.engine import RouteRequest, RouteResult
 from ml.language import UNKNOWN, detect_language
@@ -239,9 +239,10 @@ def put_doctor(doctor_id: str, body: DoctorIn, rt: Rt) -> dict[str, str]:
     responses={**ERRORS, 404: {"model": Problem}},
     dependencies=[_requires("route")],
 )
-def similar_cases(case_id: str, rt: Rt, limit: int = 5) -> list[SimilarCaseOut]:
-    if not 1 <= limit <= 50:
-        raise ApiError(422, "Invalid request", "limit must be between 1 and 50")
+def similar_cases(
+    case_id: str, rt: Rt, limit: Annotated[int, Query(ge=1, le=50)] = 5
+) -> list[SimilarCaseOut]:
+    """The resolved cases most like a stored one (never itself)."""
     stored = _stored(rt, case_id)
     result = rt.engine.route(
         RouteRequest(

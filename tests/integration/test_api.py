@@ -188,6 +188,24 @@ def test_answers_doctors_and_unavailability(client: TestClient) -> None:
     )
 
 
+def test_similar_cases_of_a_stored_case_and_the_specialty_list(client: TestClient) -> None:
+    similar = client.get("/v1/cases/c000001/similar?limit=3", headers=_auth(ROUTE_KEY))
+    assert similar.status_code == 200
+    ids = [s["case_id"] for s in similar.json()]
+    assert 0 < len(ids) <= 3 and "c000001" not in ids
+    assert all(s["diagnosis"] for s in similar.json())
+    bad = client.get("/v1/cases/c000001/similar?limit=0", headers=_auth(ROUTE_KEY))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.limit"
+    specialties = client.get("/v1/specialties", headers=_auth(ROUTE_KEY)).json()
+    assert len(specialties) == 63
+    assert {
+        "code": "pediatric_pulmonology",
+        "name_en": "Pediatric Pulmonology",
+        "name_es": "Neumología Pediátrica",
+        "parent": "pediatrics",
+    } in specialties
+
+
 def test_operations_endpoints(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
