@@ -263,11 +263,13 @@ def _training_config(config_file: Path | None, corpora: str | None) -> TrainingC
     from ml.training.pipeline import TrainingConfig
 
     try:
-        values = yaml.safe_load(config_file.read_text()) if config_file else {}
+        values = (yaml.safe_load(config_file.read_text()) or {}) if config_file else {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{config_file} must hold a mapping of TrainingConfig fields")
         if corpora is not None:
             values["corpora"] = [c for c in corpora.split(",") if c]
         return TrainingConfig.model_validate(values or {})
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # pydantic's ValidationError is a ValueError
         console.print(f"[red]training config: {exc}[/]")
         raise typer.Exit(code=2) from None
 

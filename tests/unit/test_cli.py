@@ -67,3 +67,12 @@ def test_kb_prints_coverage_of_the_real_knowledge_base() -> None:
     assert result.exit_code == 0, result.output
     assert "pediatric_pulmonology" in result.output
     assert "specialties with no primary condition: none" in result.output
+
+
+def test_train_explains_a_config_file_it_cannot_use(tmp_path: Path) -> None:
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- specialty\n- doctors\n")
+    result = runner.invoke(app, ["train", "--world", "sample", "--config", str(listing)])
+    assert result.exit_code == 2 and "mapping of TrainingConfig fields" in _said(result.output)
+    missing = runner.invoke(app, ["train", "--world", "sample", "--config", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "training config" in _said(missing.output)
