@@ -252,6 +252,12 @@ def similar_cases(
     return _similar_out(rt, result)
 
 
+@router.post("/admin/reload", tags=["operations"], responses=ERRORS, dependencies=[_requires("admin")])
+def reload_model(rt: Rt) -> dict[str, int | None]:
+    """Check the MLflow champion alias now and swap to a new version without dropping requests."""
+    return {"model_version": rt.watcher.check()}
+
+
 @router.get("/specialties", dependencies=[_requires("route")])
 def specialties() -> list[dict[str, str | None]]:
     """The 63 specialty codes the API speaks, with English and Spanish names."""

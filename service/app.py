@@ -6,12 +6,10 @@ sample); `casematch serve` starts the runtime on the configured home and passes 
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api import ERRORS, router
+from service.api import router
 from service.errors import install_error_handlers
 from service.observability import Metrics, RequestMiddleware
 from service.runtime import Runtime
@@ -56,14 +54,5 @@ def create_app(rt: Runtime) -> FastAPI:
         metrics.index_size.set(len(current.sync.matcher.index))
         metrics.model_version.set(current.model_version or 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.post("/v1/admin/reload", tags=["operations"], responses=ERRORS)
-    def reload(
-        request: Request, authorization: Annotated[str | None, Header()] = None
-    ) -> dict[str, int | None]:
-        """Check the MLflow champion alias now and swap to a new version without dropping requests."""
-        current: Runtime = request.app.state.runtime
-        current.auth.authorize(authorization, "admin")
-        return {"model_version": current.watcher.check()}
 
     return app
