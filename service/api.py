@@ -330,22 +330,18 @@ def _case_out(case: records.StoredCase) -> CaseOut:
 
 
 def _similar_out(rt: Runtime, result: RouteResult) -> list[SimilarCaseOut]:
-    out = []
-    for hit in result.similar:
-        try:
-            case = rt.store.get_case(hit.case_id)
-        except UnknownCaseError:
-            continue  # erased since the search: never show it
-        out.append(
-            SimilarCaseOut(
-                case_id=case.case_id,
-                title=case.title,
-                language=case.language,
-                score=round(hit.score, 6),
-                diagnosis=case.resolution.diagnosis if case.resolution else None,
-            )
+    stored = rt.store.get_cases([hit.case_id for hit in result.similar])
+    return [
+        SimilarCaseOut(
+            case_id=case.case_id,
+            title=case.title,
+            language=case.language,
+            score=round(hit.score, 6),
+            diagnosis=case.resolution.diagnosis if case.resolution else None,
         )
-    return out
+        for hit in result.similar
+        if (case := stored.get(hit.case_id)) is not None  # erased since the search: never shown
+    ]
 
 
 def _route_out(rt: Runtime, request_id: str, result: RouteResult, version: int) -> RouteOut:

@@ -9,7 +9,7 @@ the rest of the transaction. Writers therefore commit in seq order on both backe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -129,6 +129,16 @@ class CaseStore:
             if found is None:
                 raise UnknownCaseError(case_id)
             return _stored_case(found[0], found[1])
+
+    def get_cases(self, case_ids: Sequence[str]) -> dict[str, StoredCase]:
+        """The stored ones among `case_ids`, with their resolutions, in one query (erased ids are absent)."""
+        query = (
+            select(CaseRow, ResolutionRow)
+            .outerjoin(ResolutionRow, ResolutionRow.case_id == CaseRow.id)
+            .where(CaseRow.id.in_(list(case_ids)))
+        )
+        with self._reading() as session:
+            return {case.id: _stored_case(case, resolution) for case, resolution in session.execute(query)}
 
     def delete_case(self, case_id: str) -> bool:
         """Hard-delete a case, its answers, resolution and routing decisions, and record an erasure

@@ -204,6 +204,17 @@ def test_unknown_case_raises(store: CaseStore) -> None:
         store.add_answer(Answer("a1", "nope", "d1", T0))
 
 
+def test_get_cases_reads_many_in_one_go_and_skips_erased_ones(store: CaseStore) -> None:
+    for case_id in ("c1", "c2", "c3"):
+        store.put_case(_case(case_id))
+    store.resolve_case("c2", Resolution("neumonía", ("pulmonology",), T0))
+    store.delete_case("c3")
+    found = store.get_cases(["c1", "c2", "c3", "never"])
+    assert sorted(found) == ["c1", "c2"]
+    assert found["c2"].resolution is not None and found["c1"].resolution is None
+    assert store.get_cases([]) == {}
+
+
 def test_timestamps_come_back_aware_utc_and_naive_ones_are_refused(store: CaseStore) -> None:
     madrid = datetime(2025, 7, 1, 10, 0, 0, 654321, tzinfo=ZoneInfo("Europe/Madrid"))
     store.put_case(_case("c1", created_at=madrid))
