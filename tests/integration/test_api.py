@@ -16,6 +16,7 @@ from service.cli import app as cli
 from service.ratelimit import RateLimiter
 from service.runtime import Runtime
 from service.settings import Settings
+from tests.postgres import postgres_schema_url
 
 ROUTE_KEY = "route-secret-0000000001"
 INGEST_KEY = "ingest-secret-000000001"
@@ -31,11 +32,23 @@ def _auth(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'casematch.db'}"
+        return
+    with postgres_schema_url() as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, small_world_dir: Path) -> Iterator[TestClient]:
+def client(
+    tmp_path_factory: pytest.TempPathFactory, small_world_dir: Path, database_url: str
+) -> Iterator[TestClient]:
     """A service on the small generated world (800 cases): every post is de-identified on the way in."""
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as env:
+        env.setenv("CASEMATCH_DATABASE_URL", database_url)
         env.setenv("CASEMATCH_HOME", str(home))
         env.setenv("CASEMATCH_SYNTHETIC_DIR", str(small_world_dir.parent))
         env.setenv("CASEMATCH_SEED_WORLD", small_world_dir.name)

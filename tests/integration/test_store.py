@@ -6,11 +6,8 @@ start clean. Set `CASEMATCH_TEST_POSTGRES_URL` to point at another server.
 
 from __future__ import annotations
 
-import functools
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, make_url, select, text
+from sqlalchemy import inspect, select, text
 
 from service.store import (
     Answer,
@@ -43,29 +40,10 @@ from service.store import (
 )
 from service.store.database import normalise_url, writer
 from service.store.models import Base, ChangeCounter
+from tests.postgres import postgres_schema_url
 
-POSTGRES_URL = os.environ.get(
-    "CASEMATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 T0 = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 TABLES = {"cases", "resolutions", "answers", "doctors", "erasures", "routing_decisions", "change_counter"}
-
-
-@functools.cache
-def _postgres_unreachable() -> str | None:
-    """Why PostgreSQL cannot be used (None when it answers); asked once per session."""
-    engine = create_engine(normalise_url(POSTGRES_URL), connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as error:
-        where = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        return (
-            f"PostgreSQL at {where} does not answer ({type(error).__name__}); set CASEMATCH_TEST_POSTGRES_URL"
-        )
-    finally:
-        engine.dispose()
-    return None
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -74,20 +52,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'casematch.db'}"
         return
-    reason = _postgres_unreachable()
-    if reason is not None:
-        pytest.skip(reason)
-    schema = f"casematch_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = normalise_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema_url() as url:
+        yield url
 
 
 @pytest.fixture
