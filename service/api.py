@@ -74,7 +74,7 @@ Rt = Annotated[Runtime, Depends(runtime)]
 
 
 @router.post("/route", response_model=RouteOut, responses=ERRORS, dependencies=[_requires("route")])
-def route_case(body: RouteIn, rt: Rt) -> RouteOut:
+def route_case(body: RouteIn, rt: Rt, http: Request) -> RouteOut:
     """Specialties, doctors, similar resolved cases, urgency and novelty for a new or stored case."""
     if body.case is not None:
         language = body.case.language or _language(body.case)
@@ -102,7 +102,9 @@ def route_case(body: RouteIn, rt: Rt) -> RouteOut:
         )
     request = _with_unavailable(rt, request)
     result = rt.engine.route(request)
-    request_id = uuid.uuid4().hex
+    request_id = (
+        getattr(http.state, "request_id", None) or uuid.uuid4().hex
+    )  # the id in logs and x-request-id
     version = rt.model_version or 0
     rt.store.record_routing(
         records.RoutingDecision(

@@ -84,6 +84,9 @@ def test_a_spanish_post_is_routed_to_pediatric_pulmonology_with_english_reports(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["language"] == "es" and body["model"] == {"name": "case-router", "version": 1}
+    assert body["request_id"] == response.headers["x-request-id"], (
+        "one id in the body, the header and the logs"
+    )
     codes = [s["code"] for s in body["specialties"]]
     assert "pediatric_pulmonology" in codes
     assert 0 < len(body["doctors"]) <= 5 and all(d["reasons"] for d in body["doctors"])
