@@ -112,7 +112,7 @@ class Runtime:
         if version is None:
             raise NoChampionError("no champion model registered: run `casematch bootstrap` first")
         bundle = load_bundle(version)
-        activity, answers = _rebuild_activity(store, encoder, progress)
+        activity, answers = _rebuild_activity(store, sync.matcher.index, encoder.dim)
         engine = RoutingEngine(bundle, sync.matcher, activity, answers.answerers_of)
         watcher = ChampionWatcher(
             lambda new, _: engine.swap_bundle(new), interval_seconds=settings.model_poll_seconds
@@ -133,27 +133,21 @@ class Runtime:
         self.store.close()
 
 
-def _rebuild_activity(
-    store: CaseStore, encoder: Encoder, progress: Progress
-) -> tuple[DoctorActivity, AnswerBook]:
-    """Doctor activity and the answer book, replayed from every stored answer in time order."""
-    activity = DoctorActivity([doctor_profile(d) for d in store.list_doctors()], encoder.dim)
-    texts: dict[str, str] = {}
-    for batch in store.iter_changes(0):
-        texts.update({c.case_id: post_text(c.title, c.text) for c in batch.cases})
-    ids = list(texts)
-    progress.stage("doctor activity", len(ids))
-    vectors: dict[str, npt.NDArray[np.float32]] = {}
-    for start in range(0, len(ids), 512):
-        chunk = ids[start : start + 512]
-        vectors.update(zip(chunk, encoder.encode_documents([texts[i] for i in chunk]), strict=True))
-        progress.advance(len(chunk))
+def _rebuild_activity(store: CaseStore, index: CaseIndex, dim: int) -> tuple[DoctorActivity, AnswerBook]:
+    """Doctor activity and the answer book, replayed from every stored answer in time order.
+
+    Case vectors come from the index, which the store has just caught up: nothing is encoded again.
+    """
+    activity = DoctorActivity([doctor_profile(d) for d in store.list_doctors()], dim)
     book = AnswerBook()
+    vectors: dict[str, npt.NDArray[np.float32]] = {}
     for entry in store.all_answers():
         answer = entry.answer
         book.add(answer.case_id, answer.doctor_id)
         if answer.doctor_id not in activity.slot:
             continue  # an answer from a doctor whose profile has not arrived yet
+        if answer.case_id not in vectors:
+            vectors.update(index.vectors([answer.case_id]))
         activity.record_answer(
             answer.doctor_id,
             case_vector=vectors[answer.case_id],

@@ -85,6 +85,15 @@ class CaseIndex:
         with self._lock.gen_rlock():
             return case_id in self._slots.slot_of
 
+    def vectors(self, case_ids: Sequence[str]) -> dict[str, Vectors]:
+        """The stored vectors of the live cases among `case_ids` (absent ids are left out)."""
+        with self._lock.gen_rlock():
+            live = [case_id for case_id in case_ids if case_id in self._slots.slot_of]
+            if not live:
+                return {}
+            slots = np.array([self._slots.slot_of[case_id] for case_id in live], dtype=np.int64)
+            return dict(zip(live, self._dense.vectors(slots), strict=True))
+
     @property
     def kind(self) -> str:
         return self._dense.kind

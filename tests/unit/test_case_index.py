@@ -138,6 +138,17 @@ def test_hnsw_agrees_with_exact_search_up_to_ties() -> None:
     } == {f"c{i}" for i in range(2990, 3000)}
 
 
+@pytest.mark.parametrize("hnsw_above", [1000, 50])
+def test_stored_vectors_come_back_by_id_and_removed_cases_are_gone(hnsw_above: int) -> None:
+    index, vectors = _random_index(200, hnsw_above=hnsw_above)
+    stored = index.vectors(["c3", "c150", "nope"])
+    assert sorted(stored) == ["c150", "c3"]
+    norms = np.linalg.norm(vectors[[3, 150]], axis=1, keepdims=True)
+    np.testing.assert_allclose(np.stack([stored["c3"], stored["c150"]]), vectors[[3, 150]] / norms, atol=1e-5)
+    index.remove(["c3"])
+    assert index.vectors(["c3"]) == {}
+
+
 def test_compaction_purges_tombstones_and_keeps_results() -> None:
     index, vectors = _random_index(400, hnsw_above=10**9)
     before = [h.case_id for h in index.search(vectors[399], "", k=5, mode="dense")]
