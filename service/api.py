@@ -78,8 +78,7 @@ def route_case(body: RouteIn, rt: Rt, http: Request) -> RouteOut:
     """Specialties, doctors, similar resolved cases, urgency and novelty for a new or stored case."""
     if body.case is not None:
         language = body.case.language or _language(body.case)
-        title = rt.deid.deidentify(body.case.title, language).text
-        text = rt.deid.deidentify(body.case.text, language).text
+        title, text = _deidentified(rt, body.case, language)
         request = RouteRequest(
             title,
             text,
@@ -281,12 +280,18 @@ def _language(case: CaseIn) -> str:
     return detected
 
 
+def _deidentified(rt: Runtime, case: CaseIn, language: str) -> tuple[str, str]:
+    """Title and text with identifiers replaced: nothing raw is stored or embedded."""
+    return rt.deid.deidentify(case.title, language).text, rt.deid.deidentify(case.text, language).text
+
+
 def _put(rt: Runtime, case_id: str, body: StoredCaseIn, *, upsert: bool) -> CaseOut:
     language = body.language or _language(body)
+    title, text = _deidentified(rt, body, language)
     case = records.NewCase(
         case_id=case_id,
-        title=rt.deid.deidentify(body.title, language).text,
-        text=rt.deid.deidentify(body.text, language).text,
+        title=title,
+        text=text,
         language=language,
         country=body.country or "",
         author_id=body.author_id or "",

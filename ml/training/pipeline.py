@@ -205,7 +205,7 @@ def train(
             sets[split],
             by_split[split],
             _similarity_matrix(neighbour_sims, sets[split]["synthetic"].rows),
-            rarely_seen=_rarely_seen(labels, splits, split, world_dir),
+            rarely_seen=_rarely_seen(cases, labels, splits, split, world_dir),
             level=[level[i] for i in sets[split]["synthetic"].rows],
             synthetic_slices=_synthetic_slices(
                 sets[split]["synthetic"].rows, sets["train"]["synthetic"].rows, cases, labels
@@ -278,10 +278,9 @@ def _synthetic_slices(
 
 
 def _rarely_seen(
-    labels: list[dict[str, object]], splits: list[str], split: str, world_dir: Path
+    cases: list[dict[str, Any]], labels: list[dict[str, Any]], splits: list[str], split: str, world_dir: Path
 ) -> npt.NDArray[np.bool_]:
     """Per case of `split`: at most RARELY_SEEN cases of its condition were resolved before it was posted."""
-    cases = read_table(world_dir, "cases").select(["case_id", "created_at"]).to_pylist()
     row_of = {c["case_id"]: i for i, c in enumerate(cases)}
     resolved: dict[object, list[float]] = {}
     for r in read_table(world_dir, "resolutions").select(["case_id", "resolved_at"]).to_pylist():
