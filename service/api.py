@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from ml.engine import RouteRequest, RouteResult
 from ml.language import UNKNOWN, detect_language
 from ml.matching import post_text
+from ml.shared_terms import excerpt, shared_terms
 from ml.taxonomy import load_taxonomy
 from service.auth import ApiKey, Scope
 from service.errors import ApiError
@@ -32,6 +33,7 @@ from service.schemas import (
     ResolutionIn,
     RouteIn,
     RouteOut,
+    SharedTermOut,
     SimilarCaseOut,
     SpecialtyOut,
     StoredCaseIn,
@@ -114,7 +116,7 @@ def route_case(body: RouteIn, rt: Rt, http: Request) -> RouteOut:
             case_id=request.case_id,
         )
     )
-    return _route_out(rt, request_id, result, version)
+    return _route_out(rt, request_id, request, result, version)
 
 
 @router.post(
@@ -245,12 +247,10 @@ def similar_cases(
 ) -> list[SimilarCaseOut]:
     """The resolved cases most like a stored one (never itself)."""
     stored = _stored(rt, case_id)
-    result = rt.engine.route(
-        RouteRequest(
-            stored.title, stored.text, stored.language, case_id=case_id, limit_doctors=0, limit_similar=limit
-        )
+    request = RouteRequest(
+        stored.title, stored.text, stored.language, case_id=case_id, limit_doctors=0, limit_similar=limit
     )
-    return _similar_out(rt, result)
+    return _similar_out(rt, request, rt.engine.route(request))
 
 
 @router.post("/admin/reload", tags=["operations"], responses=ERRORS, dependencies=[_requires("admin")])
@@ -336,22 +336,31 @@ def _case_out(case: records.StoredCase) -> CaseOut:
     )
 
 
-def _similar_out(rt: Runtime, result: RouteResult) -> list[SimilarCaseOut]:
+def _similar_out(rt: Runtime, request: RouteRequest, result: RouteResult) -> list[SimilarCaseOut]:
     stored = rt.store.get_cases([hit.case_id for hit in result.similar])
-    return [
-        SimilarCaseOut(
-            case_id=case.case_id,
-            title=case.title,
-            language=case.language,
-            score=round(hit.score, 6),
-            diagnosis=case.resolution.diagnosis if case.resolution else None,
+    query = post_text(request.title, request.text)
+    out = []
+    for hit in result.similar:
+        if (case := stored.get(hit.case_id)) is None:
+            continue  # erased since the search: never shown
+        shared = shared_terms(query, post_text(case.title, case.text), rt.engine.matcher.lexicon)
+        out.append(
+            SimilarCaseOut(
+                case_id=case.case_id,
+                title=case.title,
+                language=case.language,
+                score=round(hit.score, 6),
+                diagnosis=case.resolution.diagnosis if case.resolution else None,
+                shared_terms=[SharedTermOut(term=t.term, query_term=t.query_term) for t in shared],
+                excerpt=excerpt(case.text, shared),
+            )
         )
-        for hit in result.similar
-        if (case := stored.get(hit.case_id)) is not None  # erased since the search: never shown
-    ]
+    return out
 
 
-def _route_out(rt: Runtime, request_id: str, result: RouteResult, version: int) -> RouteOut:
+def _route_out(
+    rt: Runtime, request_id: str, request: RouteRequest, result: RouteResult, version: int
+) -> RouteOut:
     taxonomy = load_taxonomy()
     language = result.language if result.language != UNKNOWN else "en"
     return RouteOut(
@@ -367,7 +376,7 @@ def _route_out(rt: Runtime, request_id: str, result: RouteResult, version: int) 
             DoctorOut(doctor_id=d.doctor_id, score=round(d.score, 6), reasons=list(d.reasons))
             for d in result.doctors
         ],
-        similar_cases=_similar_out(rt, result),
+        similar_cases=_similar_out(rt, request, result),
         urgency=UrgencyOut(level=result.urgency, score=round(result.urgency_probabilities["emergent"], 6)),
         novelty=round(result.novelty, 6),
         broadcast=result.broadcast,

@@ -175,12 +175,19 @@ class DoctorOut(BaseModel):
     reasons: list[str]
 
 
+class SharedTermOut(BaseModel):
+    term: str = Field(description="as written in the similar case")
+    query_term: str = Field(description="as written in the routed case (same word, cognate or translation)")
+
+
 class SimilarCaseOut(BaseModel):
     case_id: str
     title: str
     language: str
     score: float
     diagnosis: str | None
+    shared_terms: list[SharedTermOut] = Field(description="why it is similar: words both cases use")
+    excerpt: str = Field(description="a short part of its de-identified text, around the shared terms")
 
 
 class UrgencyOut(BaseModel):

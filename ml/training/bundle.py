@@ -58,7 +58,7 @@ class RoutingBundle:
         probabilities = self.router.predict_proba(texts, vectors)
         top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
         urgency = self.urgency.predict_proba(texts)
-        labels = self.urgency.predict(texts)
+        labels = self.urgency.levels(urgency)
         return [
             CasePrediction(
                 tuple(RankedSpecialty(self.router.codes[j], float(p[j])) for j in order),

@@ -255,9 +255,8 @@ def evaluate_split(
     )
     metrics |= activity_baseline_metrics(examples, prefix="doctors.activity_baseline")
     synthetic = [x.text for x in data["synthetic"].items]
-    metrics |= urgency_metrics(
-        bundle.urgency.predict_proba(synthetic), level, bundle.urgency.predict(synthetic), prefix="urgency"
-    )
+    urgency = bundle.urgency.predict_proba(synthetic)
+    metrics |= urgency_metrics(urgency, level, bundle.urgency.levels(urgency), prefix="urgency")
     metrics |= novelty_metrics(bundle.novelty.score(neighbour_similarities), rarely_seen, prefix="novelty")
     return metrics
 

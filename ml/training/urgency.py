@@ -92,7 +92,10 @@ class UrgencyModel:
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """Emergent when P(emergent) reaches the threshold, otherwise the likelier of the other two."""
-        p = self.predict_proba(texts)
+        return self.levels(self.predict_proba(texts))
+
+    def levels(self, p: npt.NDArray[np.float64]) -> list[str]:
+        """`predict` from probabilities already computed (the text features are the costly part)."""
         threshold = self.emergent_threshold
         if threshold is None:
             return [LEVELS[int(np.argmax(row))] for row in p]

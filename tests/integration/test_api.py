@@ -94,6 +94,9 @@ def test_a_spanish_post_is_routed_to_pediatric_pulmonology_with_english_reports(
     similar = body["similar_cases"]
     assert any(labels[s["case_id"]] == "plastic_bronchitis_fontan" and s["language"] == "en" for s in similar)
     assert all(s["diagnosis"] for s in similar), "similar cases are resolved cases"
+    fontan_reports = [s for s in similar if any(t["term"].lower() == "fontan" for t in s["shared_terms"])]
+    assert fontan_reports, "a doctor sees which words the suggestion shares with the post"
+    assert all(s["excerpt"] for s in similar)
     assert body["urgency"]["level"] in ("emergent", "urgent", "routine")
 
 

@@ -1,0 +1,109 @@
+"""Why a similar case is similar: the words a post shares with it, across English and Spanish.
+
+A doctor trusts a suggestion they can check. For each suggested case we list the content words
+it has in common with the post, as written on each side ("tos" ↔ "cough"), and a short excerpt
+around them. Words match when they are the same after accent folding and a light plural
+stemming, when they share their first six letters (cognates: saturation/satura), or when the
+bundled CodiEsp lexicon translates one into the other. Stop words,
+placeholders left by de-identification and numbers never count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+from spacy.lang.en.stop_words import STOP_WORDS as ENGLISH_STOP_WORDS
+from spacy.lang.es.stop_words import STOP_WORDS as SPANISH_STOP_WORDS
+
+from ml.lexicon import BilingualLexicon
+from ml.text import fold
+
+_WORD = re.compile(r"[^\W\d_]{3,}")  # letters only: numbers and doses say little on their own
+COGNATE_PREFIX = 6
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")  # what de-identification left, e.g. [NAME]
+# words every case post uses: sharing them explains nothing
+_POST_WORDS = {
+    "patient", "patients", "paciente", "pacientes", "year", "years", "old", "ano", "anos", "month",
+    "months", "mes", "meses", "week", "weeks", "semana", "semanas", "day", "days", "dia", "dias",
+    "history", "antecedentes", "case", "caso", "presents", "presenta", "presented", "previously",
+    "male", "female", "varon", "mujer", "hombre", "nino", "nina", "child", "would", "thoughts",
+    "anyone", "alguien", "ideas", "help", "ayuda", "since", "desde", "hace", "with", "without",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SharedTerm:
+    term: str  # as written in the similar case
+    query_term: str  # as written in the post
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
+    surface: str
+    keys: tuple[str, ...]  # stem, and the cognate prefix of a long word
+
+
+def shared_terms(query: str, case: str, lexicon: BilingualLexicon, *, limit: int = 8) -> list[SharedTerm]:
+    """Content words of `case` that `query` also has, or has in the other language, in case order."""
+    wanted: dict[str, str] = {}  # key of a case-side word -> the post's word that asks for it
+    for word in _content_words(query):
+        for key in (*word.keys, *_translated_keys(fold(word.surface), lexicon)):
+            wanted.setdefault(key, word.surface)
+    found: list[SharedTerm] = []
+    seen: set[str] = set()
+    for word in _content_words(case):
+        matched = next((k for k in word.keys if k in wanted), None)
+        if matched is not None and matched not in seen:
+            seen.add(matched)
+            found.append(SharedTerm(term=word.surface, query_term=wanted[matched]))
+            if len(found) == limit:
+                break
+    return found
+
+
+def excerpt(text: str, terms: list[SharedTerm], *, width: int = 300) -> str:
+    """About `width` characters of `text`, starting shortly before its first shared term."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    positions = [m.start() for t in terms if (m := re.search(rf"\b{re.escape(t.term)}\b", flat))]
+    start = max(0, min(positions, default=0) - width // 4)
+    if start:
+        start = flat.find(" ", start) + 1 or start  # begin on a word
+    end = start + width
+    cut = flat[start:end]
+    if end < len(flat):
+        cut = cut[: cut.rfind(" ")] if " " in cut else cut
+    return f"{'… ' if start else ''}{cut}{' …' if end < len(flat) else ''}"
+
+
+def _content_words(text: str) -> Iterator[_Word]:
+    for match in _WORD.finditer(_PLACEHOLDER.sub(" ", text)):
+        folded = fold(match.group())
+        if folded not in _stop_words():
+            yield _Word(match.group(), _keys(folded))
+
+
+def _translated_keys(folded: str, lexicon: BilingualLexicon) -> Iterator[str]:
+    for table in (lexicon.es_to_en, lexicon.en_to_es):
+        if (translated := table.get(folded)) is not None:
+            yield from _keys(translated)
+
+
+def _keys(folded: str) -> tuple[str, ...]:
+    stem = _stem(folded)
+    return (stem, folded[:COGNATE_PREFIX]) if len(folded) >= COGNATE_PREFIX else (stem,)
+
+
+def _stem(folded: str) -> str:
+    """A number- and gender-insensitive key: moldes/molde, casts/cast, ramificados/ramificada."""
+    stem = folded[:-1] if folded.endswith("s") and len(folded) > 4 else folded
+    return stem[:-1] if stem[-1] in "aeo" and len(stem) > 4 else stem
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    return frozenset(fold(w) for w in ENGLISH_STOP_WORDS | SPANISH_STOP_WORDS | _POST_WORDS)
