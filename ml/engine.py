@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from ml.embeddings.batching import QueryBatcher
 from ml.index import Hit, SearchFilter
 from ml.language import UNKNOWN, detect_language
 from ml.matching import Matcher, post_text
@@ -25,6 +26,10 @@ from ml.training.doctor_ranker import RankedDoctor, apply_rules, rank_doctors
 from ml.training.doctors import CaseContext, DoctorActivity, DoctorProfile
 from ml.training.interactions import NEIGHBOURS
 from ml.training.specialty import RankedSpecialty
+
+# similar cases from another language than the post's, when any is among the candidates: the
+# English report must reach a Spanish post even where Spanish cases of the condition fill the top
+OTHER_LANGUAGE_CASES = 1
 
 AnswerersOf = Callable[[Sequence[str]], Mapping[str, Sequence[str]]]  # case ids -> doctor ids who answered
 
@@ -57,11 +62,19 @@ class RouteResult:
 
 class RoutingEngine:
     def __init__(
-        self, bundle: RoutingBundle, matcher: Matcher, activity: DoctorActivity, answerers_of: AnswerersOf
+        self,
+        bundle: RoutingBundle,
+        matcher: Matcher,
+        activity: DoctorActivity,
+        answerers_of: AnswerersOf,
+        *,
+        queries: QueryBatcher | None = None,
     ) -> None:
+        """`queries` encodes the posts of concurrent requests together (default: each alone)."""
         bundle.check_encoder(matcher.encoder.fingerprint.token)
         self.bundle = bundle
         self.matcher = matcher
+        self.queries = queries
         self.activity = activity
         self._answerers_of = answerers_of
         self._activity_lock = threading.Lock()  # answers arrive while routes read the same arrays
@@ -75,13 +88,20 @@ class RoutingEngine:
         bundle = self.bundle  # this request uses one bundle throughout, even if a swap happens now
         text = post_text(request.title, request.text)
         language = request.language or detect_language(text)
-        vector = self.matcher.encoder.encode_queries([text])[0]
+        vector = self._encode(text)
         prediction = bundle.predict_cases([text], vector[None, :], k=request.limit_specialties)[0]
         probabilities = prediction.specialty_probabilities
         exclude = (request.case_id,) if request.case_id else ()
         resolved = SearchFilter(resolved_only=True, exclude_ids=exclude)
         nearest = self.matcher.search(text, vector=vector, k=NEIGHBOURS, search_filter=resolved, mode="dense")
-        similar = self.matcher.search(text, vector=vector, k=request.limit_similar, search_filter=resolved)
+        similar = self.matcher.search(
+            text,
+            vector=vector,
+            k=request.limit_similar,
+            search_filter=resolved,
+            language=language if language != UNKNOWN else None,
+            other_languages=OTHER_LANGUAGE_CASES,
+        )
         novelty = float(bundle.novelty.score(np.array([[h.score for h in nearest]]))[0])
         doctors = self._doctors(
             bundle, request, vector, language, probabilities, [h.case_id for h in nearest]
@@ -96,6 +116,11 @@ class RoutingEngine:
             novelty=novelty,
             broadcast=novelty >= bundle.novelty.config.broadcast_above,
         )
+
+    def _encode(self, text: str) -> npt.NDArray[np.float32]:
+        if self.queries is None:
+            return np.asarray(self.matcher.encoder.encode_queries([text])[0], dtype=np.float32)
+        return self.queries.encode(text)
 
     def record_answer(
         self,

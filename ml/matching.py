@@ -82,9 +82,22 @@ class Matcher:
         search_filter: SearchFilter | None = None,
         mode: Mode = "hybrid",
         vector: npt.NDArray[np.float32] | None = None,
+        language: str | None = None,
+        other_languages: int = 0,
     ) -> list[Hit]:
-        """The k best cases for `text` (pass its query `vector` when already encoded)."""
+        """The k best cases for `text` (pass its query `vector` when already encoded).
+
+        `language` and `other_languages`: see `CaseIndex.search`.
+        """
         if vector is None:
             vector = self.encoder.encode_queries([text])[0]
         lexical_text = self.lexicon.expand(text) if mode != "dense" else text
-        return self.index.search(vector, lexical_text, k=k, search_filter=search_filter, mode=mode)
+        return self.index.search(
+            vector,
+            lexical_text,
+            k=k,
+            search_filter=search_filter,
+            mode=mode,
+            language=language,
+            other_languages=other_languages,
+        )

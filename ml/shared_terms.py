@@ -3,18 +3,20 @@
 A doctor trusts a suggestion they can check. For each suggested case we list the content words
 it has in common with the post, as written on each side ("tos" ↔ "cough"), and a short excerpt
 around them. Words match when they are the same after accent folding and a light plural
-stemming, when they share their first six letters (cognates: saturation/satura), or when the
-bundled CodiEsp lexicon translates one into the other. Stop words,
+stemming, when two longer words share their first six letters (cognates: ramificados/ramified),
+or when the bundled CodiEsp lexicon translates one into the other. Stop words,
 placeholders left by de-identification and numbers never count.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+import numpy.typing as npt
 from spacy.lang.en.stop_words import STOP_WORDS as ENGLISH_STOP_WORDS
 from spacy.lang.es.stop_words import STOP_WORDS as SPANISH_STOP_WORDS
 
@@ -23,6 +25,7 @@ from ml.text import fold
 
 _WORD = re.compile(r"[^\W\d_]{3,}")  # letters only: numbers and doses say little on their own
 COGNATE_PREFIX = 6
+COGNATE_MIN_LENGTH = 7  # both words: shorter ones share six letters by chance too often
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")  # what de-identification left, e.g. [NAME]
 # words every case post uses: sharing them explains nothing
 _POST_WORDS = {
@@ -46,8 +49,31 @@ class _Word:
     keys: tuple[str, ...]  # stem, and the cognate prefix of a long word
 
 
-def shared_terms(query: str, case: str, lexicon: BilingualLexicon, *, limit: int = 8) -> list[SharedTerm]:
-    """Content words of `case` that `query` also has, or has in the other language, in case order."""
+DocumentShare = Callable[[Sequence[str]], npt.ArrayLike]  # words -> share of cases holding each
+
+
+def shared_terms(
+    query: str,
+    case: str,
+    lexicon: BilingualLexicon,
+    *,
+    limit: int = 8,
+    document_share: DocumentShare | None = None,
+    max_share: float = 0.05,
+) -> list[SharedTerm]:
+    """Content words of `case` that `query` also has, or has in the other language, in case order.
+
+    With `document_share` (e.g. `CaseIndex.document_share`), a pair is kept only when both its
+    words are in at most `max_share` of the cases: words every post uses explain nothing.
+    """
+    found = _matches(query, case, lexicon)
+    if document_share is not None and found:
+        shares = np.asarray(document_share([w for t in found for w in (t.term, t.query_term)]), dtype=float)
+        found = [t for i, t in enumerate(found) if max(shares[2 * i], shares[2 * i + 1]) <= max_share]
+    return found[:limit]
+
+
+def _matches(query: str, case: str, lexicon: BilingualLexicon) -> list[SharedTerm]:
     wanted: dict[str, str] = {}  # key of a case-side word -> the post's word that asks for it
     for word in _content_words(query):
         for key in (*word.keys, *_translated_keys(fold(word.surface), lexicon)):
@@ -59,8 +85,6 @@ def shared_terms(query: str, case: str, lexicon: BilingualLexicon, *, limit: int
         if matched is not None and matched not in seen:
             seen.add(matched)
             found.append(SharedTerm(term=word.surface, query_term=wanted[matched]))
-            if len(found) == limit:
-                break
     return found
 
 
@@ -95,7 +119,8 @@ def _translated_keys(folded: str, lexicon: BilingualLexicon) -> Iterator[str]:
 
 def _keys(folded: str) -> tuple[str, ...]:
     stem = _stem(folded)
-    return (stem, folded[:COGNATE_PREFIX]) if len(folded) >= COGNATE_PREFIX else (stem,)
+    # "#" keeps a cognate key from ever equalling a stem: fontanela is no cognate of Fontan
+    return (stem, f"#{folded[:COGNATE_PREFIX]}") if len(folded) >= COGNATE_MIN_LENGTH else (stem,)
 
 
 def _stem(folded: str) -> str:

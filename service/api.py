@@ -6,12 +6,13 @@ in-memory doctor state up to date; text is de-identified before it is stored or 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 
 from ml.engine import RouteRequest, RouteResult
 from ml.language import UNKNOWN, detect_language
@@ -42,6 +43,7 @@ from service.schemas import (
 from service.store import records
 from service.store.errors import AnswerConflictError, CaseConflictError, UnknownCaseError
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "description": description}
@@ -76,7 +78,7 @@ Rt = Annotated[Runtime, Depends(runtime)]
 
 
 @router.post("/route", response_model=RouteOut, responses=ERRORS, dependencies=[_requires("route")])
-def route_case(body: RouteIn, rt: Rt, http: Request) -> RouteOut:
+def route_case(body: RouteIn, rt: Rt, http: Request, after_response: BackgroundTasks) -> RouteOut:
     """Specialties, doctors, similar resolved cases, urgency and novelty for a new or stored case."""
     if body.case is not None:
         language = body.case.language or _language(body.case)
@@ -107,14 +109,16 @@ def route_case(body: RouteIn, rt: Rt, http: Request) -> RouteOut:
         getattr(http.state, "request_id", None) or uuid.uuid4().hex
     )  # the id in logs and x-request-id
     version = rt.model_version or 0
-    rt.store.record_routing(
+    after_response.add_task(  # the audit record waits until the answer has left: off the latency path
+        _record_routing,
+        rt,
         records.RoutingDecision(
             request_id,
             str(version),
             tuple(records.RankedSpecialty(s.code, s.probability) for s in result.specialties),
             tuple(d.doctor_id for d in result.doctors),
             case_id=request.case_id,
-        )
+        ),
     )
     return _route_out(rt, request_id, request, result, version)
 
@@ -318,6 +322,13 @@ def _stored(rt: Runtime, case_id: str) -> records.StoredCase:
         raise ApiError(404, "Not Found", f"no case {case_id!r}") from None
 
 
+def _record_routing(rt: Runtime, decision: records.RoutingDecision) -> None:
+    try:
+        rt.store.record_routing(decision)
+    except Exception:  # after the response: nobody to tell but the log (which never holds case text)
+        logger.exception("routing decision %s not recorded", decision.request_id)
+
+
 def _with_unavailable(rt: Runtime, request: RouteRequest) -> RouteRequest:
     return replace(request, unavailable=frozenset(rt.unavailable))
 
@@ -339,11 +350,17 @@ def _case_out(case: records.StoredCase) -> CaseOut:
 def _similar_out(rt: Runtime, request: RouteRequest, result: RouteResult) -> list[SimilarCaseOut]:
     stored = rt.store.get_cases([hit.case_id for hit in result.similar])
     query = post_text(request.title, request.text)
+    matcher = rt.engine.matcher
     out = []
     for hit in result.similar:
         if (case := stored.get(hit.case_id)) is None:
             continue  # erased since the search: never shown
-        shared = shared_terms(query, post_text(case.title, case.text), rt.engine.matcher.lexicon)
+        shared = shared_terms(
+            query,
+            post_text(case.title, case.text),
+            matcher.lexicon,
+            document_share=matcher.index.document_share,
+        )
         out.append(
             SimilarCaseOut(
                 case_id=case.case_id,

@@ -1,4 +1,4 @@
-"""The FastAPI application: /v1 API, health, readiness, metrics and admin.
+"""The FastAPI application: /v1 API, the /ui web page, health, readiness, metrics and admin.
 
 `create_app(runtime)` serves an already started `Runtime` (tests build one on the committed
 sample); `casematch serve` starts the runtime on the configured home and passes it in.
@@ -13,6 +13,7 @@ from service.api import router
 from service.errors import install_error_handlers
 from service.observability import Metrics, RequestMiddleware
 from service.runtime import Runtime
+from service.ui import install_ui
 
 DESCRIPTION = """Route hard patient cases to the right specialties, doctors and similar resolved cases,
 in English and Spanish. Authenticate with `Authorization: Bearer <api key>`; keys carry the
@@ -26,6 +27,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(router)
+    if rt.settings.ui_enabled:  # off: /ui and its static files are not mounted at all (404)
+        install_ui(app)
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,
@@ -53,6 +56,9 @@ def create_app(rt: Runtime) -> FastAPI:
         current: Runtime = request.app.state.runtime
         metrics.index_size.set(len(current.sync.matcher.index))
         metrics.model_version.set(current.model_version or 0)
+        if (queries := current.engine.queries) is not None:
+            metrics.encoder_calls.set(queries.batches)
+            metrics.posts_encoded.set(queries.posts)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

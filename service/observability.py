@@ -36,6 +36,14 @@ class Metrics:
         self.model_version = Gauge(
             "casematch_model_version", "Registered version being served", registry=self.registry
         )
+        self.encoder_calls = Gauge(
+            "casematch_route_encoder_calls", "Encoder calls made for route requests", registry=self.registry
+        )
+        self.posts_encoded = Gauge(
+            "casematch_route_posts_encoded",
+            "Posts encoded for route requests (divided by the calls: the mean micro-batch)",
+            registry=self.registry,
+        )
 
 
 class JsonLogFormatter(logging.Formatter):

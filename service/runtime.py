@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.embeddings import Encoder, load_encoder
+from ml.embeddings.batching import QueryBatcher
+from ml.embeddings.cache import CachingEncoder
 from ml.engine import RoutingEngine
 from ml.index import CaseIndex
 from ml.matching import Matcher, post_text
@@ -113,7 +115,10 @@ class Runtime:
             raise NoChampionError("no champion model registered: run `casematch bootstrap` first")
         bundle = load_bundle(version)
         activity, answers = _rebuild_activity(store, sync.matcher.index, encoder.dim)
-        engine = RoutingEngine(bundle, sync.matcher, activity, answers.answerers_of)
+        # posts to route are encoded without the disk cache: a new post's vector is seldom asked for again
+        uncached = encoder.inner if isinstance(encoder, CachingEncoder) else encoder
+        queries = QueryBatcher(uncached, max_batch=settings.route_batch)
+        engine = RoutingEngine(bundle, sync.matcher, activity, answers.answerers_of, queries=queries)
         watcher = ChampionWatcher(
             lambda new, _: engine.swap_bundle(new), interval_seconds=settings.model_poll_seconds
         )

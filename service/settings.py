@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(default=30.0, gt=0, description="how often to check the champion alias")
     max_body_bytes: int = Field(default=256_000, ge=1_000, description="largest request body accepted")
     rate_limit_per_minute: int = Field(default=6_000, ge=1, description="requests per API key and minute")
+    route_batch: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="most posts of concurrent route calls encoded together (1: alone)",
+    )
+    ui_enabled: bool = Field(default=True, description="serve the /ui web page and its static files")
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

@@ -39,25 +39,32 @@ def parallel_task(docs: Sequence[ParallelDoc], *, direction: str, name: str) -> 
     return RetrievalTask(name, corpus, queries, [{d.doc_id} for d in docs])
 
 
-def synthetic_task(world_dir: Path, *, split: str, max_queries: int = 400, seed: int = 0) -> RetrievalTask:
+def synthetic_task(
+    world_dir: Path, *, split: str, max_queries: int = 400, seed: int = 0, mixed: bool = False
+) -> RetrievalTask:
     """Spanish cases posted in `split`'s months (`ml.synthetic.splits`) should find an English
     resolved case of the same condition among the English cases resolved before those months.
 
     The English and Spanish presentations of a condition were written independently, so this
-    measures cross-lingual matching, not shared wording.
+    measures cross-lingual matching, not shared wording. `mixed`: the index also holds the
+    Spanish cases resolved before those months, as the service's does; they compete with the
+    English ones but do not count as finds, so this measures whether the English report still
+    surfaces when Spanish posts share the query's everyday words.
     """
     start, end = PERIODS[split]
     cases = read_table(world_dir, "cases").to_pylist()
     condition = {r["case_id"]: r["condition_id"] for r in read_table(world_dir, "case_labels").to_pylist()}
     resolved_at = {r["case_id"]: r["resolved_at"] for r in read_table(world_dir, "resolutions").to_pylist()}
+    languages = ("en", "es") if mixed else ("en",)
     corpus = [
-        CaseText(c["case_id"], post_text(c["title"], c["body"]), CaseMeta(True, "en"))
+        CaseText(c["case_id"], post_text(c["title"], c["body"]), CaseMeta(True, c["language"]))
         for c in cases
-        if c["language"] == "en" and c["case_id"] in resolved_at and resolved_at[c["case_id"]] < start
+        if c["language"] in languages and c["case_id"] in resolved_at and resolved_at[c["case_id"]] < start
     ]
     by_condition: dict[str, set[str]] = defaultdict(set)
     for case in corpus:
-        by_condition[condition[case.case_id]].add(case.case_id)
+        if case.meta.language == "en":
+            by_condition[condition[case.case_id]].add(case.case_id)
     candidates = [
         c
         for c in cases
@@ -66,8 +73,9 @@ def synthetic_task(world_dir: Path, *, split: str, max_queries: int = 400, seed:
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(candidates), size=min(max_queries, len(candidates)), replace=False))
     queries = [candidates[i] for i in chosen]
+    index = " (index of both languages)" if mixed else ""
     return RetrievalTask(
-        f"synthetic {split}: es case -> en case of the same condition",
+        f"synthetic {split}: es case -> en case of the same condition{index}",
         corpus,
         [post_text(q["title"], q["body"]) for q in queries],
         [by_condition[condition[q["case_id"]]] for q in queries],

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from readerwriterlock import rwlock
 
 from ml.embeddings.base import FingerprintMismatchError, Vectors, l2_normalise
 from ml.hashing import sha256_file
 from ml.index.dense import DenseChannel, DenseConfig
 from ml.index.lexical import LexicalChannel, LexicalConfig
-from ml.index.slots import CaseMeta, SearchFilter, SlotTable
+from ml.index.slots import CaseMeta, SearchFilter, SlotTable, language_code
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,13 @@ class CaseIndex:
         k: int = 10,
         search_filter: SearchFilter | None = None,
         mode: Mode = "hybrid",
+        language: str | None = None,
+        other_languages: int = 0,
     ) -> list[Hit]:
+        """The k best cases. With the query's `language`, at least `other_languages` of them are in
+        another language whenever the fused candidates hold any: a doctor should see the English
+        report of their Spanish case even when Spanish cases of the same condition fill the top.
+        """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         query = l2_normalise(np.asarray(query_vector, dtype=np.float32).reshape(1, -1))[0]
@@ -141,13 +148,38 @@ class CaseIndex:
                 scores, slots = self._dense.search(query, allowed, depth)
                 dense = dict(zip(slots.tolist(), scores.tolist(), strict=True))
             if mode in ("hybrid", "lexical"):
-                scores, slots = self._lexical.search(query_text, allowed, depth)
+                scores, slots = self._lexical.search(query_text, allowed, depth, self._live_languages())
                 lexical = dict(zip(slots.tolist(), scores.tolist(), strict=True))
-            ranked = self._rank(dense, lexical, mode)[:k]
+            ranked = self._rank(dense, lexical, mode)
+            if language is not None and other_languages:
+                ranked = self._with_other_languages(ranked, k, language_code(language), other_languages)
             return [
                 Hit(self._slots.case_ids[slot], score, dense.get(slot), lexical.get(slot))
-                for slot, score in ranked
+                for slot, score in ranked[:k]
             ]
+
+    def _with_other_languages(
+        self, ranked: list[tuple[int, float]], k: int, own: int, wanted: int
+    ) -> list[tuple[int, float]]:
+        """The top k of `ranked`, the last own-language ones swapped for the best others if needed."""
+        top = ranked[:k]
+        foreign = [entry for entry in ranked if self._slots.language[entry[0]] != own]
+        missing = min(wanted, k) - sum(1 for slot, _ in top if self._slots.language[slot] != own)
+        extra = [entry for entry in foreign if entry not in top][: max(missing, 0)]
+        for entry in extra:
+            last_own = max(i for i, (slot, _) in enumerate(top) if self._slots.language[slot] == own)
+            del top[last_own]
+            top.append(entry)
+        return top
+
+    def document_share(self, words: Sequence[str]) -> npt.NDArray[np.float64]:
+        """Share of the cases that contain each (whole, folded) word, normalised per language."""
+        with self._lock.gen_rlock():
+            return self._lexical.document_share(words, self._live_languages())
+
+    def _live_languages(self) -> npt.NDArray[np.int8]:
+        """Each slot's language code; -1 for erased slots."""
+        return np.where(self._slots.live, self._slots.language, -1).astype(np.int8)
 
     def _rank(
         self, dense: dict[int, float], lexical: dict[int, float], mode: Mode

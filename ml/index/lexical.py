@@ -37,6 +37,10 @@ def analyse(text: str) -> Iterator[str]:
                 yield "#" + padded[i : i + 4]
 
 
+def _whole_text(text: str) -> list[str]:
+    return [text]
+
+
 @dataclass(frozen=True)
 class LexicalConfig:
     n_features: int = 2**20
@@ -44,6 +48,10 @@ class LexicalConfig:
     b: float = 0.75
     max_df_ratio: float = 0.5  # query terms in more documents than this say nothing
     merge_every: int = 2_048
+    # Document frequencies normalised per language (see `search`); a language needs at least
+    # `min_language_cases` live cases for frequencies of its own.
+    per_language_df: bool = True
+    min_language_cases: int = 200
 
 
 class LexicalChannel:
@@ -51,6 +59,10 @@ class LexicalChannel:
         self.config = config or LexicalConfig()
         self._vectorizer = HashingVectorizer(
             analyzer=analyse, n_features=self.config.n_features, alternate_sign=False, norm=None
+        )
+        # the same hashing for whole words only: a word's own feature, without its 4-grams
+        self._words = HashingVectorizer(
+            analyzer=_whole_text, n_features=self.config.n_features, alternate_sign=False, norm=None
         )
         self._main = sp.csc_matrix((0, self.config.n_features), dtype=np.float32)
         self._recent: list[sp.csr_matrix] = []
@@ -75,17 +87,31 @@ class LexicalChannel:
             self._merge()
 
     def search(
-        self, text: str, allowed: npt.NDArray[np.bool_], k: int
+        self,
+        text: str,
+        allowed: npt.NDArray[np.bool_],
+        k: int,
+        languages: npt.NDArray[np.int8] | None = None,
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """Top-k (scores, slots) among `allowed` slots with a positive score."""
-        terms, weights = self._query_terms(text)
-        scores = np.zeros(len(self), dtype=np.float32)
-        if len(terms):
-            main_rows = self._main.shape[0]
-            if main_rows:
-                scores[:main_rows] = self._main[:, terms] @ weights
-            if self._recent_rows:
-                scores[main_rows:] = self._recent_matrix()[:, terms] @ weights
+        """Top-k (scores, slots) among `allowed` slots with a positive score.
+
+        `languages` (a language code per slot, negative for erased slots) turns on
+        language-normalised document frequencies:
+        in a mostly English index, everyday Spanish words ("estudios", "años") are rare overall and
+        would outweigh the medical terms a Spanish post shares with an English case. A term's
+        frequency is therefore its highest share of documents within any one language, so a word
+        as common as "estudios" is among Spanish posts counts as common.
+        """
+        terms = np.unique(self._vectorizer.transform([text]).indices).astype(np.int64)
+        terms = terms[self.df[terms] > 0]
+        columns = self._columns(terms)
+        df = self.df[terms].astype(np.float64)
+        if languages is not None and self.config.per_language_df:
+            df = self._language_normalised_df(columns, df, languages[: len(self)])
+        n = max(len(self), 1)
+        useful = df <= self.config.max_df_ratio * n
+        idf = np.log1p((n - df[useful] + 0.5) / (df[useful] + 0.5)).astype(np.float32)
+        scores = np.asarray(columns[:, np.flatnonzero(useful)] @ idf, dtype=np.float32).ravel()
         scores[~allowed[: len(scores)]] = 0.0
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > k:
@@ -141,14 +167,45 @@ class LexicalChannel:
         weighted.data = counts.data * (k1 + 1) / (counts.data + per_entry)
         return weighted
 
-    def _query_terms(self, text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        terms = np.unique(self._vectorizer.transform([text]).indices).astype(np.int64)
+    def document_share(
+        self, words: Sequence[str], languages: npt.NDArray[np.int8] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """For each word, the share of documents that contain it (language-normalised as in `search`)."""
+        features = self._words.transform([fold(w) for w in words]).tocsr()
+        if not len(words) or not len(self):
+            return np.zeros(len(words))
+        terms = features.indices.astype(np.int64)  # one feature per word, in order
         df = self.df[terms].astype(np.float64)
-        n = max(len(self), 1)
-        useful = (df > 0) & (df <= self.config.max_df_ratio * n)
-        terms, df = terms[useful], df[useful]
-        idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        return terms, idf
+        if languages is not None and self.config.per_language_df:
+            df = self._language_normalised_df(self._columns(terms), df, languages[: len(self)])
+        return np.asarray(df / len(self), dtype=np.float64)
+
+    def _columns(self, terms: npt.NDArray[np.int64]) -> sp.csr_matrix:
+        """The BM25 weights of these terms in every slot, (slots, terms)."""
+        parts = [self._main[:, terms].tocsr()] if self._main.shape[0] else []
+        if self._recent_rows:
+            parts.append(self._recent_matrix()[:, terms])
+        if not parts:
+            return sp.csr_matrix((0, len(terms)), dtype=np.float32)
+        return sp.csr_matrix(sp.vstack(parts, format="csr"))
+
+    def _language_normalised_df(
+        self, columns: sp.csr_matrix, df: npt.NDArray[np.float64], languages: npt.NDArray[np.int8]
+    ) -> npt.NDArray[np.float64]:
+        """Each term's highest document share within one language, scaled to the whole index.
+
+        `languages`: a code per slot, negative for erased slots.
+        """
+        present = columns.copy()
+        present.data = (present.data > 0).astype(np.float32)  # erased rows hold zeros
+        normalised = df.copy()
+        for code in np.unique(languages[languages >= 0]):
+            rows = np.flatnonzero(languages == code)
+            if len(rows) < self.config.min_language_cases:
+                continue  # too few documents for a frequency of their own
+            within = np.asarray(present[rows].sum(axis=0)).ravel()
+            normalised = np.maximum(normalised, within * len(self) / len(rows))
+        return normalised
 
     def save(self, path: Path) -> None:
         """Write the channel (merged into one segment) to an .npz file."""

@@ -260,8 +260,14 @@ class ClinicalPhoneRecognizer(PhoneRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
+        if not _SEVEN_DIGITS.search(text):
+            return []  # most posts: phonenumbers' nine-region scan would find nothing `plausible_phone` keeps
         found: list[RecognizerResult] = super().analyze(text, entities)  # it does not use NLP artifacts
         return [r for r in found if plausible_phone(text, r.start, r.end)]
+
+
+# seven digits apart only by phone punctuation: the least a number `plausible_phone` accepts holds
+_SEVEN_DIGITS = re.compile(r"\d(?:[\s().+/-]*\d){6}")
 
 
 _PHONE_VALUE = r"(?:\+|00)?\(?\d[\d().\s-]{5,18}\d(?:\s?(?:x|ext\.?|extn\.?)\s?\d{1,6})?"

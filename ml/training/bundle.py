@@ -24,6 +24,7 @@ from ml.hashing import sha256_file
 from ml.training.doctor_ranker import DoctorRanker, RoutingRules
 from ml.training.novelty import NoveltyScorer
 from ml.training.specialty import RankedSpecialty, SpecialtyRouter
+from ml.training.tfidf import SharedAnalysis
 from ml.training.urgency import LEVELS, UrgencyModel
 
 BUNDLE_FILE = "bundle.joblib"
@@ -55,9 +56,11 @@ class RoutingBundle:
 
     def predict_cases(self, texts: list[str], vectors: Vectors, *, k: int = 3) -> list[CasePrediction]:
         """Specialties (calibrated) and urgency for each case text and its vector."""
-        probabilities = self.router.predict_proba(texts, vectors)
+        views = self._text_views().transform(texts)  # both models' TF-IDF views, router's first
+        routed = len(self.router.vectorizers)
+        probabilities = self.router.predict_proba_from_views(views[:routed], vectors)
         top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-        urgency = self.urgency.predict_proba(texts)
+        urgency = self.urgency.predict_proba_from_views(views[routed:])
         labels = self.urgency.levels(urgency)
         return [
             CasePrediction(
@@ -68,6 +71,17 @@ class RoutingBundle:
             )
             for p, order, label, row in zip(probabilities, top, labels, urgency, strict=True)
         ]
+
+    def _text_views(self) -> SharedAnalysis:
+        """Both models' text views, analysing each post once (built on first use, never saved)."""
+        analysis: SharedAnalysis | None = self.__dict__.get("_analysis")
+        if analysis is None:
+            analysis = SharedAnalysis([*self.router.vectorizers, *self.urgency.vectorizers])
+            self.__dict__["_analysis"] = analysis
+        return analysis
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name != "_analysis"}
 
     def specialty_probabilities(self, texts: list[str], vectors: Vectors) -> npt.NDArray[np.float64]:
         return self.router.predict_proba(texts, vectors)

@@ -134,9 +134,22 @@ class SpecialtyRouter:
         seen[self._columns] = True
         return seen
 
+    @property
+    def vectorizers(self) -> list[TfidfVectorizer]:
+        """The fitted text views, in feature order (a `SharedAnalysis` can compute them)."""
+        return [view for _, view in self._text.transformer_list]
+
     def predict_proba(self, texts: Sequence[str], vectors: Vectors) -> npt.NDArray[np.float64]:
         """P(code is the specialty that should see the case first), shape (cases, 63), rows sum to 1."""
-        linear, similarity = self._channels(texts, vectors)
+        return self.predict_proba_from_views(self._text.transform(texts), vectors)
+
+    def predict_proba_from_views(
+        self, lexical: sp.csr_matrix | Sequence[sp.csr_matrix], vectors: Vectors
+    ) -> npt.NDArray[np.float64]:
+        """`predict_proba` from the text views already computed (one matrix, or one per vectorizer)."""
+        if not isinstance(lexical, sp.csr_matrix):
+            lexical = sp.hstack(lexical, format="csr")
+        linear, similarity = self._channels_from_views(lexical, vectors)
         a, b = self.weights
         return np.asarray(np.exp(log_softmax(a * linear + b * similarity, axis=1)), dtype=np.float64)
 
@@ -151,9 +164,14 @@ class SpecialtyRouter:
     def _channels(
         self, texts: Sequence[str], vectors: Vectors
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        return self._channels_from_views(self._text.transform(texts), vectors)
+
+    def _channels_from_views(
+        self, lexical: sp.csr_matrix, vectors: Vectors
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Linear scores and zero-shot similarities, (cases, 63) each, in taxonomy order."""
         scores = np.asarray(
-            self._model.decision_function(self._features(texts, vectors, fit=False)), dtype=np.float64
+            self._model.decision_function(self._with_embedding(lexical, vectors)), dtype=np.float64
         )
         if scores.ndim == 1:  # two classes: scikit-learn gives one score, for the second class
             scores = np.column_stack([-scores / 2, scores / 2])
@@ -179,6 +197,9 @@ class SpecialtyRouter:
 
     def _features(self, texts: Sequence[str], vectors: Vectors, *, fit: bool) -> sp.csr_matrix:
         lexical = self._text.fit_transform(texts) if fit else self._text.transform(texts)
+        return self._with_embedding(lexical, vectors)
+
+    def _with_embedding(self, lexical: sp.csr_matrix, vectors: Vectors) -> sp.csr_matrix:
         if self.config.embedding_weight == 0:
             return sp.csr_matrix(lexical)
         dense = sp.csr_matrix(np.asarray(vectors, dtype=np.float64) * self.config.embedding_weight)

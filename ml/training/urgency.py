@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
@@ -84,11 +85,24 @@ class UrgencyModel:
         self.emergent_threshold = threshold_for_precision(p_emergent, truth == 0, self.config.min_precision)
         return self
 
+    @property
+    def vectorizers(self) -> list[TfidfVectorizer]:
+        """The fitted text views, in feature order (a `SharedAnalysis` can compute them)."""
+        union: FeatureUnion = self._pipeline[0]
+        return [view for _, view in union.transformer_list]
+
     def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         """(cases, 3) probabilities in LEVELS order."""
-        return np.asarray(
-            np.exp(log_softmax(self._logits(texts) / self.temperature, axis=1)), dtype=np.float64
-        )
+        return self._calibrated(self._logits(texts))
+
+    def predict_proba_from_views(self, views: Sequence[sp.csr_matrix]) -> npt.NDArray[np.float64]:
+        """`predict_proba` from the text views already computed, one matrix per vectorizer."""
+        classifier: LogisticRegression = self._pipeline[-1]
+        features = sp.hstack(views, format="csr")
+        return self._calibrated(np.asarray(classifier.predict_log_proba(features), dtype=np.float64))
+
+    def _calibrated(self, logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(np.exp(log_softmax(logits / self.temperature, axis=1)), dtype=np.float64)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """Emergent when P(emergent) reaches the threshold, otherwise the likelier of the other two."""

@@ -7,7 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
 from typer.testing import CliRunner
 
 from ml.synthetic.world import read_table
@@ -21,7 +26,11 @@ from tests.postgres import postgres_schema_url
 ROUTE_KEY = "route-secret-0000000001"
 INGEST_KEY = "ingest-secret-000000001"
 ADMIN_KEY = "admin-secret-0000000001"
-KEYS = f"platform:{ROUTE_KEY}:route,loader:{INGEST_KEY}:ingest+route,ops:{ADMIN_KEY}:admin"
+EVERY_SCOPE_KEY = "fuzz-secret-00000000001"
+KEYS = (
+    f"platform:{ROUTE_KEY}:route,loader:{INGEST_KEY}:ingest+route,ops:{ADMIN_KEY}:admin,"
+    f"fuzz:{EVERY_SCOPE_KEY}:route+ingest+admin"
+)
 SPANISH_FONTAN = {
     "title": "Niño de 9 años con Fontan que expulsa moldes al toser",
     "text": "Operado de Fontan. Tos con expulsión de moldes gomosos y ramificados, como ramitas. Satura 85%.",
@@ -231,6 +240,12 @@ def test_operations_endpoints(client: TestClient) -> None:
     assert ready["model_version"] == 1 and ready["indexed_cases"] >= 800
     metrics = client.get("/metrics").text
     assert "casematch_request_seconds_bucket" in metrics and 'route="/v1/route"' in metrics
+    calls, posts = (
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith(("casematch_route_encoder_calls ", "casematch_route_posts_encoded "))
+    )
+    assert 1 <= calls <= posts, "every routed post went through the encoder's micro-batches"
     assert client.post("/v1/admin/reload", headers=_auth(ADMIN_KEY)).json() == {"model_version": 1}
     assert client.get("/openapi.json").json()["paths"]["/v1/route"]["post"]["requestBody"]
 
@@ -343,3 +358,28 @@ def test_a_restarted_service_serves_every_acknowledged_write(client: TestClient)
             assert again.get(f"/v1/cases/{victim}", headers=_auth(ROUTE_KEY)).status_code == 404
     finally:
         restarted.close()
+
+
+@pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)
+def test_no_request_the_schema_allows_or_forbids_gets_a_5xx(client: TestClient, mode: GenerationMode) -> None:
+    """Schemathesis: generated bodies, paths and queries for every operation (valid ones, and ones
+    the schema forbids), sent with a key of every scope: never a 5xx."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 12
+
+    exercised = 0
+    for operation in operations:
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def never_a_server_error(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers=_auth(EVERY_SCOPE_KEY), checks=[not_a_server_error])
+
+        try:
+            never_a_server_error()
+            exercised += 1
+        except Unsatisfiable:  # nothing to get wrong, e.g. a GET without parameters has no negative case
+            assert mode is GenerationMode.NEGATIVE, operation.label
+    # every operation has valid requests; those with a body or typed parameters have invalid ones too
+    assert exercised >= (len(operations) if mode is GenerationMode.POSITIVE else 7), exercised

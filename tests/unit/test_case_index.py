@@ -240,3 +240,37 @@ def test_lexical_erasure_in_both_segments() -> None:
     assert (channel.df <= df_before).all() and channel.df.sum() < df_before.sum()
     channel.add(["fontan again"])  # restacking the recent segment must not bring the erased row back
     assert set(channel.search("fontan", np.ones(9, dtype=bool), k=5)[1].tolist()) == {0, 8}
+
+
+def test_words_common_within_one_language_do_not_outweigh_rare_medical_terms() -> None:
+    from ml.index.lexical import LexicalChannel, LexicalConfig
+
+    spanish = [f"paciente {i} comparto estudios pediriais" for i in range(10)]
+    english = ["fontan branching casts"] + [f"fontan wheeze {i}" for i in range(3)] + ["knee pain"] * 26
+    channel = LexicalChannel(LexicalConfig(min_language_cases=5))
+    channel.add(spanish + english)
+    languages = np.array([1] * len(spanish) + [0] * len(english), dtype=np.int8)
+    everyone = np.ones(len(languages), dtype=bool)
+    query = "fontan comparto estudios pediriais"
+    # Overall, the Spanish post words are as rare as "fontan": a Spanish post full of them wins...
+    assert channel.search(query, everyone, k=1)[1][0] < len(spanish)
+    # ...but every Spanish post holds them: within their language they are common, and say nothing.
+    assert channel.search(query, everyone, k=1, languages=languages)[1][0] >= len(spanish)
+    np.testing.assert_allclose(channel.document_share(["estudios", "fontan"]), [10 / 40, 4 / 40])
+    np.testing.assert_allclose(channel.document_share(["Estudios", "fontan"], languages), [1.0, 4 / 30])
+    erased = languages.copy()
+    erased[:8] = -1  # erased slots: too few Spanish cases left for frequencies of their own
+    assert channel.document_share(["estudios"], erased)[0] == 10 / 40
+
+
+def test_results_keep_a_case_in_another_language_when_one_is_a_candidate(matcher: Matcher) -> None:
+    post = "Dolor torácico opresivo"
+
+    def ids(**options: object) -> list[str]:
+        return [h.case_id for h in matcher.search(post, **options)]  # type: ignore[arg-type]
+
+    assert ids(k=1) == ["es-chest"]
+    assert ids(k=1, language="es", other_languages=1) == ["en-chest"]
+    assert ids(k=2, language="es", other_languages=1) == ["es-chest", "en-chest"]
+    spanish_only = SearchFilter(language="es")  # no other-language candidate: nothing to swap in
+    assert ids(k=1, search_filter=spanish_only, language="es", other_languages=1) == ["es-chest"]

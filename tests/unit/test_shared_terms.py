@@ -6,17 +6,25 @@ from ml.lexicon import BilingualLexicon
 from ml.shared_terms import SharedTerm, excerpt, shared_terms
 
 LEXICON = BilingualLexicon(es_to_en={"tos": "cough"}, en_to_es={"cough": "tos"})
-SPANISH_POST = "Niño con Fontan que expulsa moldes al toser. Tos con moldes ramificados. Satura 85%."
-ENGLISH_REPORT = "Plastic bronchitis after Fontan: coughs up branching casts, saturation 84%. [NAME] seen."
+SPANISH_POST = "Niño con Fontan que expulsa moldes al toser. Tos con moldes ramificados. Fontanela normal."
+ENGLISH_REPORT = "Plastic bronchitis after Fontan: coughs up ramified casts, saturation 84%. [NAME] seen."
 
 
 def test_words_match_across_languages_by_spelling_cognate_and_lexicon() -> None:
     terms = shared_terms(SPANISH_POST, ENGLISH_REPORT, LEXICON)
     assert terms == [
-        SharedTerm(term="Fontan", query_term="Fontan"),
+        SharedTerm(term="Fontan", query_term="Fontan"),  # and never "Fontanela": short words are no cognates
         SharedTerm(term="coughs", query_term="Tos"),  # lexicon, plural-insensitive
-        SharedTerm(term="saturation", query_term="Satura"),  # cognate prefix
+        SharedTerm(term="ramified", query_term="ramificados"),  # cognate: six letters in common
     ]
+
+
+def test_words_most_cases_use_explain_nothing_and_are_dropped() -> None:
+    shares = {"Fontan": 0.001, "coughs": 0.12, "Tos": 0.08, "ramified": 0.002, "ramificados": 0.003}
+    terms = shared_terms(
+        SPANISH_POST, ENGLISH_REPORT, LEXICON, document_share=lambda words: [shares[w] for w in words]
+    )
+    assert [t.term for t in terms] == ["Fontan", "ramified"]
 
 
 def test_stop_words_numbers_and_placeholders_never_count() -> None:

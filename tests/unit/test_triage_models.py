@@ -81,6 +81,13 @@ def test_bundle_round_trips_and_refuses_tampering_or_another_encoder(tmp_path: P
         encoder_spec="use",
         encoder_fingerprint="enc-1",
     )
+    served = bundle.predict_cases(texts, vectors)  # the text views shared between both models
+    np.testing.assert_allclose(
+        [p.specialty_probabilities for p in served], router.predict_proba(texts, vectors), rtol=1e-9
+    )
+    urgency = bundle.urgency.predict_proba(texts)
+    assert [p.urgency for p in served] == bundle.urgency.predict(texts)
+    np.testing.assert_allclose([list(p.urgency_probabilities.values()) for p in served], urgency, rtol=1e-9)
     folder = bundle.save(tmp_path / "bundle")
     loaded = RoutingBundle.load(folder)
     query = ["chest pain"]
