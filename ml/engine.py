@@ -93,11 +93,11 @@ class RoutingEngine:
         probabilities = prediction.specialty_probabilities
         exclude = (request.case_id,) if request.case_id else ()
         resolved = SearchFilter(resolved_only=True, exclude_ids=exclude)
-        nearest = self.matcher.search(text, vector=vector, k=NEIGHBOURS, search_filter=resolved, mode="dense")
-        similar = self.matcher.search(
+        similar, nearest = self.matcher.search_with_neighbours(
             text,
-            vector=vector,
+            vector,
             k=request.limit_similar,
+            neighbours=NEIGHBOURS,
             search_filter=resolved,
             language=language if language != UNKNOWN else None,
             other_languages=OTHER_LANGUAGE_CASES,

@@ -101,3 +101,25 @@ class Matcher:
             language=language,
             other_languages=other_languages,
         )
+
+    def search_with_neighbours(
+        self,
+        text: str,
+        vector: npt.NDArray[np.float32],
+        *,
+        k: int,
+        neighbours: int,
+        search_filter: SearchFilter | None = None,
+        language: str | None = None,
+        other_languages: int = 0,
+    ) -> tuple[list[Hit], list[Hit]]:
+        """Hybrid `search`, and the `neighbours` nearest cases by meaning alone (one pass)."""
+        return self.index.search_with_neighbours(
+            vector,
+            self.lexicon.expand(text),
+            k=k,
+            neighbours=neighbours,
+            search_filter=search_filter,
+            language=language,
+            other_languages=other_languages,
+        )

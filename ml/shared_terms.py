@@ -54,30 +54,41 @@ DocumentShare = Callable[[Sequence[str]], npt.ArrayLike]  # words -> share of ca
 
 def shared_terms(
     query: str,
-    case: str,
+    cases: Sequence[str],
     lexicon: BilingualLexicon,
     *,
     limit: int = 8,
     document_share: DocumentShare | None = None,
     max_share: float = 0.05,
-) -> list[SharedTerm]:
-    """Content words of `case` that `query` also has, or has in the other language, in case order.
+) -> list[list[SharedTerm]]:
+    """For each case, its content words that `query` also has, or has in the other language, in
+    the case's order (the query is analysed once for all of them).
 
-    With `document_share` (e.g. `CaseIndex.document_share`), a pair is kept only when both its
-    words are in at most `max_share` of the cases: words every post uses explain nothing.
+    With `document_share` (e.g. `CaseIndex.document_share`, asked once for every case), a pair is
+    kept only when both its words are in at most `max_share` of the cases: words every post uses
+    explain nothing.
     """
-    found = _matches(query, case, lexicon)
-    if document_share is not None and found:
-        shares = np.asarray(document_share([w for t in found for w in (t.term, t.query_term)]), dtype=float)
-        found = [t for i, t in enumerate(found) if max(shares[2 * i], shares[2 * i + 1]) <= max_share]
-    return found[:limit]
+    wanted = _wanted(query, lexicon)
+    found = [_matches(wanted, case) for case in cases]
+    if document_share is not None and any(found):
+        words = sorted({w for terms in found for t in terms for w in (t.term, t.query_term)})
+        share = dict(zip(words, np.asarray(document_share(words), dtype=float).tolist(), strict=True))
+        found = [
+            [t for t in terms if max(share[t.term], share[t.query_term]) <= max_share] for terms in found
+        ]
+    return [terms[:limit] for terms in found]
 
 
-def _matches(query: str, case: str, lexicon: BilingualLexicon) -> list[SharedTerm]:
-    wanted: dict[str, str] = {}  # key of a case-side word -> the post's word that asks for it
+def _wanted(query: str, lexicon: BilingualLexicon) -> dict[str, str]:
+    """Key of a case-side word -> the post's word that asks for it."""
+    wanted: dict[str, str] = {}
     for word in _content_words(query):
         for key in (*word.keys, *_translated_keys(fold(word.surface), lexicon)):
             wanted.setdefault(key, word.surface)
+    return wanted
+
+
+def _matches(wanted: dict[str, str], case: str) -> list[SharedTerm]:
     found: list[SharedTerm] = []
     seen: set[str] = set()
     for word in _content_words(case):

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
 
 from ml.engine import RouteRequest, RouteResult
 from ml.language import UNKNOWN, detect_language
@@ -23,6 +23,7 @@ from service.auth import ApiKey, Scope
 from service.errors import ApiError
 from service.runtime import Runtime, doctor_profile
 from service.schemas import (
+    IDENTIFIER_PATTERN,
     AnswerIn,
     CaseIn,
     CaseOut,
@@ -75,6 +76,7 @@ def _requires(scope: Scope):  # type: ignore[no-untyped-def]
 
 
 Rt = Annotated[Runtime, Depends(runtime)]
+IdInPath = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="letters, digits and . _ : -")]
 
 
 @router.post("/route", response_model=RouteOut, responses=ERRORS, dependencies=[_requires("route")])
@@ -138,7 +140,7 @@ def create_case(body: NewCase, rt: Rt, response: Response) -> CaseOut:
 
 
 @router.put("/cases/{case_id}", response_model=CaseOut, responses=ERRORS, dependencies=[_requires("ingest")])
-def upsert_case(case_id: str, body: StoredCaseIn, rt: Rt) -> CaseOut:
+def upsert_case(case_id: IdInPath, body: StoredCaseIn, rt: Rt) -> CaseOut:
     return _put(rt, case_id, body, upsert=True)
 
 
@@ -148,7 +150,7 @@ def upsert_case(case_id: str, body: StoredCaseIn, rt: Rt) -> CaseOut:
     responses={**ERRORS, 404: {"model": Problem}},
     dependencies=[_requires("route")],
 )
-def get_case(case_id: str, rt: Rt) -> CaseOut:
+def get_case(case_id: IdInPath, rt: Rt) -> CaseOut:
     return _case_out(_stored(rt, case_id))
 
 
@@ -158,7 +160,7 @@ def get_case(case_id: str, rt: Rt) -> CaseOut:
     responses={**ERRORS, 404: {"model": Problem}},
     dependencies=[_requires("ingest")],
 )
-def delete_case(case_id: str, rt: Rt) -> Response:
+def delete_case(case_id: IdInPath, rt: Rt) -> Response:
     """Erase a case from the store, the index, the embedding cache and every later result."""
     stored = _stored(rt, case_id)
     rt.store.delete_case(case_id)
@@ -176,7 +178,7 @@ def delete_case(case_id: str, rt: Rt) -> Response:
     responses={**ERRORS, 404: {"model": Problem}},
     dependencies=[_requires("ingest")],
 )
-def add_answer(case_id: str, body: AnswerIn, rt: Rt) -> dict[str, str]:
+def add_answer(case_id: IdInPath, body: AnswerIn, rt: Rt) -> dict[str, str]:
     stored = _stored(rt, case_id)
     answered_at = body.created_at or datetime.now(UTC)
     answer_id = f"{case_id}:{body.doctor_id}"  # one answer per doctor and case
@@ -206,7 +208,7 @@ def add_answer(case_id: str, body: AnswerIn, rt: Rt) -> dict[str, str]:
     responses={**ERRORS, 404: {"model": Problem}},
     dependencies=[_requires("ingest")],
 )
-def resolve_case(case_id: str, body: ResolutionIn, rt: Rt) -> CaseOut:
+def resolve_case(case_id: IdInPath, body: ResolutionIn, rt: Rt) -> CaseOut:
     """Mark a case resolved: it becomes a similar-case candidate at once."""
     try:
         rt.store.resolve_case(
@@ -220,7 +222,7 @@ def resolve_case(case_id: str, body: ResolutionIn, rt: Rt) -> CaseOut:
 
 
 @router.put("/doctors/{doctor_id}", responses=ERRORS, dependencies=[_requires("ingest")])
-def put_doctor(doctor_id: str, body: DoctorIn, rt: Rt) -> dict[str, str]:
+def put_doctor(doctor_id: IdInPath, body: DoctorIn, rt: Rt) -> dict[str, str]:
     doctor = records.Doctor(
         doctor_id,
         tuple(body.specialties),
@@ -247,7 +249,7 @@ def put_doctor(doctor_id: str, body: DoctorIn, rt: Rt) -> dict[str, str]:
     dependencies=[_requires("route")],
 )
 def similar_cases(
-    case_id: str, rt: Rt, limit: Annotated[int, Query(ge=1, le=50)] = 5
+    case_id: IdInPath, rt: Rt, limit: Annotated[int, Query(ge=1, le=50)] = 5
 ) -> list[SimilarCaseOut]:
     """The resolved cases most like a stored one (never itself)."""
     stored = _stored(rt, case_id)
@@ -349,30 +351,27 @@ def _case_out(case: records.StoredCase) -> CaseOut:
 
 def _similar_out(rt: Runtime, request: RouteRequest, result: RouteResult) -> list[SimilarCaseOut]:
     stored = rt.store.get_cases([hit.case_id for hit in result.similar])
-    query = post_text(request.title, request.text)
+    # a case erased since the search is never shown
+    shown = [(hit, case) for hit in result.similar if (case := stored.get(hit.case_id)) is not None]
     matcher = rt.engine.matcher
-    out = []
-    for hit in result.similar:
-        if (case := stored.get(hit.case_id)) is None:
-            continue  # erased since the search: never shown
-        shared = shared_terms(
-            query,
-            post_text(case.title, case.text),
-            matcher.lexicon,
-            document_share=matcher.index.document_share,
+    shared = shared_terms(
+        post_text(request.title, request.text),
+        [post_text(case.title, case.text) for _, case in shown],
+        matcher.lexicon,
+        document_share=matcher.index.document_share,
+    )
+    return [
+        SimilarCaseOut(
+            case_id=case.case_id,
+            title=case.title,
+            language=case.language,
+            score=round(hit.score, 6),
+            diagnosis=case.resolution.diagnosis if case.resolution else None,
+            shared_terms=[SharedTermOut(term=t.term, query_term=t.query_term) for t in terms],
+            excerpt=excerpt(case.text, terms),
         )
-        out.append(
-            SimilarCaseOut(
-                case_id=case.case_id,
-                title=case.title,
-                language=case.language,
-                score=round(hit.score, 6),
-                diagnosis=case.resolution.diagnosis if case.resolution else None,
-                shared_terms=[SharedTermOut(term=t.term, query_term=t.query_term) for t in shared],
-                excerpt=excerpt(case.text, shared),
-            )
-        )
-    return out
+        for (hit, case), terms in zip(shown, shared, strict=True)
+    ]
 
 
 def _route_out(

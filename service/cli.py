@@ -395,6 +395,7 @@ def serve(
     Without CASEMATCH_API_KEYS a local key with every scope is created in $CASEMATCH_HOME/api-key.
     """
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from ml.training.tracking import champion_version
     from service.app import create_app
@@ -408,6 +409,10 @@ def serve(
     if not settings.api_keys:
         settings.api_keys = _local_api_key(settings.home)
     _json_logs()
+    # One request, one thread: OpenMP and BLAS pools would spread each call's few hundred rows
+    # (the doctor ranker's trees, FAISS) over every core and lose more in hand-offs than they
+    # gain; concurrent requests already use the cores. (After bootstrap, which trains on all.)
+    threadpool_limits(limits=settings.encoder_threads)
     try:
         with _progress_bar() as bar:
             runtime = Runtime.start(settings, progress=_RichProgress(bar))

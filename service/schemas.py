@@ -22,10 +22,23 @@ from pydantic import (
 
 from ml.taxonomy import load_taxonomy
 
+
+def _no_nul(text: str) -> str:
+    # PostgreSQL text cannot hold NUL and no clinical text needs one: refuse it here, as a 422
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL (\\u0000) characters")
+    return text
+
+
+NoNul = AfterValidator(_no_nul)
+
 Language = Literal["en", "es"]
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
-CaseBody = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=20_000)]
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300), NoNul]
+CaseBody = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=20_000), NoNul]
+Diagnosis = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300), NoNul]
+Summary = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5_000), NoNul]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
@@ -120,8 +133,8 @@ class AnswerIn(BaseModel):
 class ResolutionIn(BaseModel):
     model_config = _STRICT
 
-    diagnosis: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)]
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5_000)] | None = None
+    diagnosis: Diagnosis
+    summary: Summary | None = None
     specialties: list[SpecialtyCode] = Field(default_factory=list, max_length=10)
 
 

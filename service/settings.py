@@ -31,7 +31,12 @@ class Settings(BaseSettings):
         default="use",
         description="sentence encoder: use | e5 | sentence-transformers:<folder or package>",
     )
-    encoder_threads: int = Field(default=1, ge=1, le=64, description="threads the encoder may use")
+    encoder_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="threads the encoder may use (and, in `casematch serve`, FAISS and the models' pools)",
+    )
     synthetic_dir: Path = Field(
         default=SYNTHETIC_DIR,
         description="folder that holds synthetic worlds, one sub-folder per world",

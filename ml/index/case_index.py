@@ -31,7 +31,7 @@ from ml.index.slots import CaseMeta, SearchFilter, SlotTable, language_code
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the lexical channel keeps each row's language
 Mode = Literal["hybrid", "dense", "lexical"]
 _FILES = ("dense.faiss", "lexical.npz", "slots.npz")
 
@@ -136,27 +136,64 @@ class CaseIndex:
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        hits, _ = self._search(query_vector, query_text, k, search_filter, mode, language, other_languages, 0)
+        return hits
+
+    def search_with_neighbours(
+        self,
+        query_vector: Vectors,
+        query_text: str,
+        *,
+        k: int,
+        neighbours: int,
+        search_filter: SearchFilter | None = None,
+        language: str | None = None,
+        other_languages: int = 0,
+    ) -> tuple[list[Hit], list[Hit]]:
+        """`search` (hybrid; k may be 0), and the `neighbours` nearest cases by the dense channel
+        alone, from one pass over the vectors (a routing call needs both: similar cases, and
+        neighbours whose answerers and similarities feed the doctor ranker and novelty)."""
+        return self._search(
+            query_vector, query_text, k, search_filter, "hybrid", language, other_languages, neighbours
+        )
+
+    def _search(
+        self,
+        query_vector: Vectors,
+        query_text: str,
+        k: int,
+        search_filter: SearchFilter | None,
+        mode: Mode,
+        language: str | None,
+        other_languages: int,
+        neighbours: int,
+    ) -> tuple[list[Hit], list[Hit]]:
         query = l2_normalise(np.asarray(query_vector, dtype=np.float32).reshape(1, -1))[0]
         if query.shape[0] != self.dim:
             raise ValueError(f"query vector has dimension {query.shape[0]}, the index {self.dim}")
         with self._lock.gen_rlock():
             allowed = self._slots.allowed(search_filter or SearchFilter())
-            depth = k if mode != "hybrid" else max(k, self.config.candidates)
+            depth = k if mode != "hybrid" else max(k, self.config.candidates, neighbours)
             dense: dict[int, float] = {}
             lexical: dict[int, float] = {}
             if mode in ("hybrid", "dense"):
                 scores, slots = self._dense.search(query, allowed, depth)
                 dense = dict(zip(slots.tolist(), scores.tolist(), strict=True))
             if mode in ("hybrid", "lexical"):
-                scores, slots = self._lexical.search(query_text, allowed, depth, self._live_languages())
+                scores, slots = self._lexical.search(query_text, allowed, depth)
                 lexical = dict(zip(slots.tolist(), scores.tolist(), strict=True))
             ranked = self._rank(dense, lexical, mode)
             if language is not None and other_languages:
                 ranked = self._with_other_languages(ranked, k, language_code(language), other_languages)
-            return [
+            hits = [
                 Hit(self._slots.case_ids[slot], score, dense.get(slot), lexical.get(slot))
                 for slot, score in ranked[:k]
             ]
+            nearest = [
+                Hit(self._slots.case_ids[slot], score, score, lexical.get(slot))
+                for slot, score in self._rank(dense, {}, "dense")[:neighbours]
+            ]
+            return hits, nearest
 
     def _with_other_languages(
         self, ranked: list[tuple[int, float]], k: int, own: int, wanted: int
@@ -175,11 +212,7 @@ class CaseIndex:
     def document_share(self, words: Sequence[str]) -> npt.NDArray[np.float64]:
         """Share of the cases that contain each (whole, folded) word, normalised per language."""
         with self._lock.gen_rlock():
-            return self._lexical.document_share(words, self._live_languages())
-
-    def _live_languages(self) -> npt.NDArray[np.int8]:
-        """Each slot's language code; -1 for erased slots."""
-        return np.where(self._slots.live, self._slots.language, -1).astype(np.int8)
+            return self._lexical.document_share(words)
 
     def _rank(
         self, dense: dict[int, float], lexical: dict[int, float], mode: Mode
@@ -212,13 +245,16 @@ class CaseIndex:
             self._erase_vectors(self._slots.tombstone(ids))
             self._slots.append(ids, [c.meta for c in cases])
             self._dense.add(vectors)
-            self._lexical.add([c.text for c in cases])
+            self._lexical.add([c.text for c in cases], [language_code(c.meta.language) for c in cases])
             self._maintain()
 
     def update_meta(self, case_id: str, meta: CaseMeta) -> bool:
         """Change a case's metadata (e.g. resolved) without re-adding it; False if absent."""
         with self._lock.gen_wlock():
-            return self._slots.update_meta(case_id, meta)
+            if not self._slots.update_meta(case_id, meta):
+                return False
+            self._lexical.set_language(self._slots.slot_of[case_id], language_code(meta.language))
+            return True
 
     def remove(self, case_ids: Sequence[str]) -> int:
         """Remove cases from every later result; returns how many were present."""

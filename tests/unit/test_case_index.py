@@ -242,25 +242,37 @@ def test_lexical_erasure_in_both_segments() -> None:
     assert set(channel.search("fontan", np.ones(9, dtype=bool), k=5)[1].tolist()) == {0, 8}
 
 
-def test_words_common_within_one_language_do_not_outweigh_rare_medical_terms() -> None:
+def test_words_common_within_one_language_do_not_outweigh_rare_medical_terms(tmp_path: Path) -> None:
     from ml.index.lexical import LexicalChannel, LexicalConfig
 
     spanish = [f"paciente {i} comparto estudios pediriais" for i in range(10)]
     english = ["fontan branching casts"] + [f"fontan wheeze {i}" for i in range(3)] + ["knee pain"] * 26
-    channel = LexicalChannel(LexicalConfig(min_language_cases=5))
-    channel.add(spanish + english)
-    languages = np.array([1] * len(spanish) + [0] * len(english), dtype=np.int8)
-    everyone = np.ones(len(languages), dtype=bool)
+    codes = [1] * len(spanish) + [0] * len(english)
+    everyone = np.ones(len(codes), dtype=bool)
     query = "fontan comparto estudios pediriais"
+    overall = LexicalChannel(LexicalConfig(min_language_cases=5, per_language_df=False))
+    overall.add(spanish + english, codes)
     # Overall, the Spanish post words are as rare as "fontan": a Spanish post full of them wins...
-    assert channel.search(query, everyone, k=1)[1][0] < len(spanish)
+    assert overall.search(query, everyone, k=1)[1][0] < len(spanish)
+    np.testing.assert_allclose(overall.document_share(["estudios", "fontan"]), [10 / 40, 4 / 40])
+
     # ...but every Spanish post holds them: within their language they are common, and say nothing.
-    assert channel.search(query, everyone, k=1, languages=languages)[1][0] >= len(spanish)
-    np.testing.assert_allclose(channel.document_share(["estudios", "fontan"]), [10 / 40, 4 / 40])
-    np.testing.assert_allclose(channel.document_share(["Estudios", "fontan"], languages), [1.0, 4 / 30])
-    erased = languages.copy()
-    erased[:8] = -1  # erased slots: too few Spanish cases left for frequencies of their own
-    assert channel.document_share(["estudios"], erased)[0] == 10 / 40
+    channel = LexicalChannel(LexicalConfig(min_language_cases=5, merge_every=30))
+    channel.add(spanish + english[:10], codes[:20])
+    channel.add(english[10:20], codes[20:30])  # merged into the large segment
+    channel.add(english[20:], codes[30:])  # still in the recent one
+    assert channel.search(query, everyone, k=1)[1][0] >= len(spanish)
+    np.testing.assert_allclose(channel.document_share(["Estudios", "fontan"]), [1.0, 4 / 30])
+
+    # The counts follow erasures (in both segments), a language change, and a save and load.
+    channel.erase([0, 1, 2, 3, 4, 5, 6, 7, 35])  # two Spanish cases left: too few for their own counts
+    np.testing.assert_allclose(channel.document_share(["estudios"]), [2 / 40])
+    channel.set_language(10, 1)
+    channel.save(tmp_path / "lexical.npz")
+    loaded = LexicalChannel.load(tmp_path / "lexical.npz", channel.config)
+    np.testing.assert_array_equal(loaded.language_docs, channel.language_docs)
+    np.testing.assert_array_equal(loaded.language_df, channel.language_df)
+    assert loaded.language_docs.tolist() == [28, 3, 0]
 
 
 def test_results_keep_a_case_in_another_language_when_one_is_a_candidate(matcher: Matcher) -> None:
@@ -274,3 +286,17 @@ def test_results_keep_a_case_in_another_language_when_one_is_a_candidate(matcher
     assert ids(k=2, language="es", other_languages=1) == ["es-chest", "en-chest"]
     spanish_only = SearchFilter(language="es")  # no other-language candidate: nothing to swap in
     assert ids(k=1, search_filter=spanish_only, language="es", other_languages=1) == ["es-chest"]
+
+
+def test_one_pass_gives_the_fused_hits_and_the_dense_neighbours(
+    matcher: Matcher, encoder: KeywordEncoder
+) -> None:
+    post = "Niño con Fontan que expulsa moldes ramificados"
+    vector = encoder.encode_queries([post])[0]
+    hits, nearest = matcher.search_with_neighbours(post, vector, k=2, neighbours=3)
+    assert [h.case_id for h in hits] == [h.case_id for h in matcher.search(post, vector=vector, k=2)]
+    dense = matcher.search(post, vector=vector, k=3, mode="dense")
+    assert nearest[0].case_id == dense[0].case_id == "en-casts"
+    assert [h.score for h in nearest] == pytest.approx([h.score for h in dense])  # the rest tie
+    none, nearest = matcher.search_with_neighbours(post, vector, k=0, neighbours=3)
+    assert none == [] and len(nearest) == 3, "no similar cases asked for: the neighbours still come"
