@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,9 +190,10 @@ class CaseIndex:
                 Hit(self._slots.case_ids[slot], score, dense.get(slot), lexical.get(slot))
                 for slot, score in ranked[:k]
             ]
+            # the dense channel returns its hits best first, so its first ones are the neighbours
             nearest = [
                 Hit(self._slots.case_ids[slot], score, score, lexical.get(slot))
-                for slot, score in self._rank(dense, {}, "dense")[:neighbours]
+                for slot, score in islice(dense.items(), neighbours)
             ]
             return hits, nearest
 

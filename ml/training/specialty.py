@@ -141,15 +141,17 @@ class SpecialtyRouter:
 
     def predict_proba(self, texts: Sequence[str], vectors: Vectors) -> npt.NDArray[np.float64]:
         """P(code is the specialty that should see the case first), shape (cases, 63), rows sum to 1."""
-        return self.predict_proba_from_views(self._text.transform(texts), vectors)
+        return self._combined(*self._channels(texts, vectors))
 
     def predict_proba_from_views(
-        self, lexical: sp.csr_matrix | Sequence[sp.csr_matrix], vectors: Vectors
+        self, views: Sequence[sp.csr_matrix], vectors: Vectors
     ) -> npt.NDArray[np.float64]:
-        """`predict_proba` from the text views already computed (one matrix, or one per vectorizer)."""
-        if not isinstance(lexical, sp.csr_matrix):
-            lexical = sp.hstack(lexical, format="csr")
-        linear, similarity = self._channels_from_views(lexical, vectors)
+        """`predict_proba` from the text views already computed, one matrix per vectorizer."""
+        return self._combined(*self._channels_from_views(sp.hstack(views, format="csr"), vectors))
+
+    def _combined(
+        self, linear: npt.NDArray[np.float64], similarity: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
         a, b = self.weights
         return np.asarray(np.exp(log_softmax(a * linear + b * similarity, axis=1)), dtype=np.float64)
 
