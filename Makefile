@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow test-all lint run sample clean
+.PHONY: help install test test-slow test-model test-all lint run sample clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test: $(STAMP) ## run the default test suite (not slow, not model)
 
 test-slow: $(STAMP) ## run only the slow tests (full-size worlds, real models)
 	$(BIN)/pytest -m slow
+
+test-model: $(STAMP) ## run the quality gates: train on the sample + real corpora, check dev metrics against tests/model/floors.py
+	$(BIN)/pytest -m model tests/model
 
 test-all: $(STAMP) ## run every test, slow and model-quality ones included
 	$(BIN)/pytest -m ''

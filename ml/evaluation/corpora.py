@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,3 +83,43 @@ def load_tico19(data_dir: Path = SHARED_DATA) -> list[ParallelDoc]:
             ParallelDoc(row["tuid"], row["es"], row["en"], "eval", row["doc"])
             for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         ]
+
+
+DEID_FILES = {
+    "meddocan": SHARED_DATA / "deid" / "meddocan.jsonl",
+    "physionet": SHARED_DATA / "deid" / "physionet_deid.jsonl",
+}
+DEID_SPLITS = ("train", "dev")  # the corpora's test documents are held out of the project on purpose
+
+
+@dataclass(frozen=True, slots=True)
+class GoldSpan:
+    start: int
+    end: int
+    type: str  # the corpus's own annotation type, e.g. NOMBRE_PERSONAL_SANITARIO, HCPName
+
+
+@dataclass(frozen=True, slots=True)
+class GoldDocument:
+    doc_id: str
+    text: str
+    language: str
+    spans: tuple[GoldSpan, ...]
+    split: str
+
+
+def load_deid_gold(corpus: str, split: str, data_dir: Path = SHARED_DATA) -> list[GoldDocument]:
+    """MEDDOCAN (Spanish) or PhysioNet deid (English) documents with their annotators' PHI spans."""
+    if corpus not in DEID_FILES:
+        raise ValueError(f"corpus {corpus!r} not in {tuple(DEID_FILES)}")
+    if split not in DEID_SPLITS:
+        raise ValueError(f"split {split!r} not in {DEID_SPLITS}")
+    path = _open(str(DEID_FILES[corpus].relative_to(SHARED_DATA)), data_dir)
+    documents = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["split"] == split:
+                spans = tuple(GoldSpan(s["start"], s["end"], s["type"]) for s in row["spans"])
+                documents.append(GoldDocument(row["id"], row["text"], row["language"], spans, split))
+    return documents

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.embeddings.base import Encoder
+from ml.engine import OTHER_LANGUAGE_CASES
 from ml.evaluation.corpora import ParallelDoc
 from ml.index.slots import CaseMeta
-from ml.matching import CaseText, post_text
+from ml.matching import CaseText, Matcher, post_text
 from ml.synthetic.splits import PERIODS
 from ml.synthetic.world import read_table
 
@@ -80,3 +82,22 @@ def synthetic_task(
         [post_text(q["title"], q["body"]) for q in queries],
         [by_condition[condition[q["case_id"]]] for q in queries],
     )
+
+
+def served_rankings(
+    task: RetrievalTask, encoder: Encoder, *, query_language: str, k: int = 10
+) -> list[list[str]]:
+    """Each query's top k case ids, searched as a route call searches: hybrid, lexicon-expanded,
+    with one place kept for a case in another language than the query's."""
+    matcher = Matcher.empty(encoder)
+    matcher.add(task.corpus)
+    vectors = encoder.encode_queries(task.queries)
+    return [
+        [
+            hit.case_id
+            for hit in matcher.search(
+                text, k=k, vector=vector, language=query_language, other_languages=OTHER_LANGUAGE_CASES
+            )
+        ]
+        for text, vector in zip(task.queries, vectors, strict=True)
+    ]

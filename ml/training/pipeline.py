@@ -3,8 +3,9 @@
 Splits (never mixed): models fit on `train` (the synthetic world's months before September
 plus the real corpora's train splits); calibration, thresholds and the doctor ranker use `dev`
 (September-October; the ranker needs out-of-sample specialty probabilities, so it learns on dev
-cases); `test` (November-December and the corpora's test splits) is scored once per run and
-never used to choose anything.
+cases, and its dev score comes from a second ranker fitted on the earlier half of them); `test`
+(November-December and the corpora's test splits) is scored once per run and never used to
+choose anything.
 """
 
 from __future__ import annotations
@@ -176,10 +177,15 @@ def train(
         on_case=progress.advance,
     )
     by_split = {s: [e for e in examples if e.split == s] for s in ("dev", "test")}
-    progress.stage("doctor ranker", 1)
-    ranker = DoctorRanker(config.doctors).fit(
-        [e.features for e in by_split["dev"]], [e.answered for e in by_split["dev"]]
-    )
+    progress.stage("doctor ranker", 2)
+    ranker = _fit_ranker(config.doctors, by_split["dev"])
+    progress.advance()
+    # The served ranker learns on every dev case, so its own dev score would be in-sample. Dev is
+    # scored instead by a ranker fitted on the earlier half of the dev cases (the replay yields them
+    # in posting order) and judged on the later half, beside the baseline on that same half.
+    half = len(by_split["dev"]) // 2
+    scored = {"dev": (_fit_ranker(config.doctors, by_split["dev"][:half]), by_split["dev"][half:])}
+    scored["test"] = (ranker, by_split["test"])
     progress.advance()
     timer.lap("doctors")
 
@@ -203,7 +209,7 @@ def train(
         metrics[split] = evaluate_split(
             bundle,
             sets[split],
-            by_split[split],
+            *scored[split],
             _similarity_matrix(neighbour_sims, sets[split]["synthetic"].rows),
             rarely_seen=_rarely_seen(cases, labels, splits, split, world_dir),
             level=[level[i] for i in sets[split]["synthetic"].rows],
@@ -226,6 +232,7 @@ def training_data_hash(world_dir: Path, corpora: Sequence[Corpus]) -> str:
 def evaluate_split(
     bundle: RoutingBundle,
     data: dict[str, LabelledSet],
+    ranker: DoctorRanker,
     examples: Sequence[RankingExample],
     neighbour_similarities: npt.NDArray[np.float64],
     *,
@@ -233,7 +240,10 @@ def evaluate_split(
     level: Sequence[str],
     synthetic_slices: dict[str, npt.NDArray[np.bool_]],
 ) -> Metrics:
-    """Every metric of one split; `synthetic_slices` name subsets of the synthetic cases to score apart."""
+    """Every metric of one split; `synthetic_slices` name subsets of the synthetic cases to score apart.
+
+    `ranker` scores the doctor `examples`: one that never learned from them.
+    """
     metrics: Metrics = {}
     for source, texts in data.items():
         probabilities = bundle.router.predict_proba([x.text for x in texts.items], texts.vectors)
@@ -247,10 +257,10 @@ def evaluate_split(
                         [label_sets[i] for i in np.flatnonzero(keep)],
                         prefix=f"specialty.{name}",
                     )
-    metrics |= doctor_metrics(examples, lambda e: bundle.ranker.score(e.features), prefix="doctors.model")
+    metrics |= doctor_metrics(examples, lambda e: ranker.score(e.features), prefix="doctors.model")
     metrics |= doctor_metrics(
         examples,
-        lambda e: apply_rules(bundle.ranker.score(e.features), e.features, bundle.rules),
+        lambda e: apply_rules(ranker.score(e.features), e.features, bundle.rules),
         prefix="doctors.served",
     )
     metrics |= activity_baseline_metrics(examples, prefix="doctors.activity_baseline")
@@ -305,6 +315,10 @@ def _similarity_matrix(
     for i, r in enumerate(rows):
         out[i, : len(similarities[r])] = similarities[r]
     return out
+
+
+def _fit_ranker(config: DoctorRankerConfig, examples: Sequence[RankingExample]) -> DoctorRanker:
+    return DoctorRanker(config).fit([e.features for e in examples], [e.answered for e in examples])
 
 
 def _pooled(split: dict[str, LabelledSet]) -> tuple[list[LabelledText], npt.NDArray[np.float32]]:
