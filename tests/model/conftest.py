@@ -37,7 +37,8 @@ def require_corpora() -> None:
 @pytest.fixture(scope="session")
 def encoder(pytestconfig: pytest.Config) -> Encoder:
     """The served encoder; embeddings are cached under .pytest_cache, so a rerun skips encoding."""
-    cache = pytestconfig.cache.mkdir("embeddings") if pytestconfig.cache else None
+    cache_plugin = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
+    cache = cache_plugin.mkdir("embeddings") if cache_plugin else None
     return load_encoder("use", threads=2, cache_path=cache / "use.sqlite" if cache else None)
 
 
