@@ -17,7 +17,7 @@ FLOORS: dict[str, float] = {
     "specialty.codiesp.hit@3": 0.94,  # measured 0.973 (294 CodiEsp dev reports with a specialty)
     # --- doctors: first-answerer recall@10 of the served ranking (model + rules), scored on the
     # later half of the dev months by a ranker fitted on the earlier half (out of sample)
-    "doctors.first_answerer.recall@10": 0.42,  # measured 0.476 (164 cases)
+    "doctors.first_answerer.recall@10": 0.42,  # measured 0.476 (later half of the 335 dev cases)
     "doctors.first_answerer.recall@10_over_baseline": 2.0,  # measured 2.44 (baseline 0.195)
     # --- urgency: emergent recall at the threshold chosen on dev (synthetic labels only)
     "urgency.emergent_recall": 0.85,  # measured 0.880
