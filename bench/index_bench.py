@@ -3,9 +3,11 @@ single-query latency (p50/p99, one thread) at 10k, 100k and 1M cases.
 
 Vectors are synthetic but shaped like sentence embeddings: 512-d, L2-normalised, with
 neighbourhoods fitted to real USE embeddings of cases (see `embeddings_like`). Queries are fresh
-draws from the same distribution. Each size runs exact (FAISS flat, what the index serves below its HNSW
-threshold) and HNSW side by side, both through `CaseIndex.search` so the slot bitmap and
-tombstone handling are in the measurement.
+draws from the same distribution. Each case carries the text of a committed sample-world post
+(cycled, with its language), so the memory column includes the lexical channel (BM25 matrix and
+per-language document frequencies) as the service holds it. Each size runs exact (FAISS flat,
+what the index serves below its HNSW threshold) and HNSW side by side, both through
+`CaseIndex.search` so the slot bitmap and tombstone handling are in the measurement.
 
     taskset -c 0 .venv/bin/python bench/index_bench.py [--sizes 10000,100000,1000000] [--queries 1000]
 
@@ -27,6 +29,9 @@ import faiss
 import numpy as np
 
 from ml.index import CaseIndex, CaseMeta, DenseConfig, IndexConfig, IndexedCase
+from ml.matching import post_text
+from ml.paths import SAMPLE_WORLD_DIR
+from ml.synthetic.world import read_table
 
 BENCH_DIR = Path(__file__).resolve().parent
 DIM = 512
@@ -82,19 +87,28 @@ class Result:
     ef_search: int | None
     build_seconds: float
     bytes_per_case: float
+    lexical_bytes_per_case: float
     recall_at_10: float
     p50_ms: float
     p99_ms: float
 
 
-def build(vectors: np.ndarray, *, hnsw: bool) -> tuple[CaseIndex, float]:
+def sample_posts() -> list[tuple[str, CaseMeta]]:
+    """The committed sample world's posts (title and body) with their language, as resolved cases."""
+    cases = read_table(SAMPLE_WORLD_DIR, "cases").to_pylist()
+    return [(post_text(c["title"], c["body"]), CaseMeta(True, c["language"])) for c in cases]
+
+
+def build(vectors: np.ndarray, posts: list[tuple[str, CaseMeta]], *, hnsw: bool) -> tuple[CaseIndex, float]:
     """Add the cases live, 10k at a time; the HNSW index switches over after the first batch."""
     config = IndexConfig(dense=DenseConfig(hnsw_above=1 if hnsw else 10**12, ef_construction=80))
     index = CaseIndex(dim=DIM, fingerprint="bench", config=config)
     started = time.perf_counter()
     for start in range(0, len(vectors), 10_000):
         chunk = vectors[start : start + 10_000]
-        index.upsert([IndexedCase(f"c{start + i}", v, "", CaseMeta()) for i, v in enumerate(chunk)])
+        index.upsert(
+            [IndexedCase(f"c{start + i}", v, *posts[(start + i) % len(posts)]) for i, v in enumerate(chunk)]
+        )
     assert index.kind == ("hnsw" if hnsw else "flat")
     return index, time.perf_counter() - started
 
@@ -113,8 +127,10 @@ def measure(
     return float(np.mean(recalls)), float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
 
 
-def bytes_per_case(index: CaseIndex) -> float:
-    return index.nbytes() / len(index)
+def bytes_per_case(index: CaseIndex) -> tuple[float, float]:
+    """All the index holds per case, and the lexical channel's share of it."""
+    parts = index.nbytes_by_part()
+    return sum(parts.values()) / len(index), parts["lexical"] / len(index)
 
 
 def main() -> None:
@@ -126,22 +142,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "index.md")
     args = parser.parse_args()
     results: list[Result] = []
+    posts = sample_posts()
+    cores = len(os.sched_getaffinity(0))
     for size in (int(s) for s in args.sizes.split(",")):
         vectors = embeddings_like(size, seed=size)
         queries = embeddings_like(args.queries, seed=size + 1)
-        faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))  # building may use every core we have
-        exact, exact_build = build(vectors, hnsw=False)
-        approx, hnsw_build = build(vectors, hnsw=True)
+        faiss.omp_set_num_threads(cores)  # building may use every core we have
+        exact, exact_build = build(vectors, posts, hnsw=False)
         faiss.omp_set_num_threads(1)  # latency is measured on one core
         truth_hits = [exact.search(q, "", k=10, mode="dense") for q in queries]
         truth = [{h.case_id for h in hits} for hits in truth_hits]
         _, p50, p99 = measure(exact, queries, truth, None)
-        results.append(Result(size, "exact", None, exact_build, bytes_per_case(exact), 1.0, p50, p99))
+        results.append(Result(size, "exact", None, exact_build, *bytes_per_case(exact), 1.0, p50, p99))
         log(f"{size} exact: build {exact_build:.1f}s p50 {p50:.2f} p99 {p99:.2f} ms")
-        del exact
+        del exact  # one index of each kind in memory at a time
+        faiss.omp_set_num_threads(cores)
+        approx, hnsw_build = build(vectors, posts, hnsw=True)
+        faiss.omp_set_num_threads(1)
         for ef in EF_SEARCH:
             recall, p50, p99 = measure(approx, queries, truth, ef)
-            results.append(Result(size, "hnsw", ef, hnsw_build, bytes_per_case(approx), recall, p50, p99))
+            results.append(Result(size, "hnsw", ef, hnsw_build, *bytes_per_case(approx), recall, p50, p99))
             log(f"{size} hnsw ef={ef}: recall {recall:.3f} p50 {p50:.2f} p99 {p99:.2f} ms")
         del approx
         args.out.write_text(report(results, args))
@@ -157,16 +177,18 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
         "Synthetic clustered 512-d vectors (see the script's docstring); latency is one `CaseIndex.search` "
         "(dense mode, k=10, no filter) on one thread; recall@10 is against exact search on the same index. "
         f"HNSW: M=32, efConstruction=80, built with {len(os.sched_getaffinity(0))} thread(s) "
-        "(build time includes adding the cases 10k at a time, as live ingest would).",
+        "(build time includes adding the cases 10k at a time, as live ingest would, with their texts). "
+        "Memory is `CaseIndex.nbytes()`: vectors, graph, lexical matrix and frequencies, slot table.",
         "",
-        "| cases | search | efSearch | build s | bytes/case | recall@10 | p50 ms | p99 ms |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| cases | search | efSearch | build s | bytes/case | of which lexical | recall@10 "
+        "| p50 ms | p99 ms |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ef = "-" if r.ef_search is None else str(r.ef_search)
         lines.append(
             f"| {r.size:,} | {r.kind} | {ef} | {r.build_seconds:.1f} | {r.bytes_per_case:,.0f} | "
-            f"{r.recall_at_10:.3f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
+            f"{r.lexical_bytes_per_case:,.0f} | {r.recall_at_10:.3f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
         )
     largest = max(r.size for r in results)
     meeting = [

@@ -112,8 +112,16 @@ class CaseIndex:
 
     def nbytes(self) -> int:
         """Approximate memory held by the index (vectors, graph, lexical matrix, slot table)."""
+        return sum(self.nbytes_by_part().values())
+
+    def nbytes_by_part(self) -> dict[str, int]:
+        """`nbytes` split into the dense channel, the lexical channel and the slot table."""
         with self._lock.gen_rlock():
-            return self._dense.nbytes() + self._lexical.nbytes() + self._slots.nbytes()
+            return {
+                "dense": self._dense.nbytes(),
+                "lexical": self._lexical.nbytes(),
+                "slots": self._slots.nbytes(),
+            }
 
     def set_ef_search(self, ef_search: int) -> None:
         """HNSW search breadth: higher is more accurate and slower (no effect on exact search)."""
