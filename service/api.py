@@ -17,6 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Re
 from ml.engine import RouteRequest, RouteResult
 from ml.language import UNKNOWN, detect_language
 from ml.matching import post_text
+from ml.privacy.summary import redaction_counts
 from ml.shared_terms import excerpt, shared_terms
 from ml.taxonomy import load_taxonomy
 from service.auth import ApiKey, Scope
@@ -346,6 +347,7 @@ def _case_out(case: records.StoredCase) -> CaseOut:
         created_at=case.created_at,
         resolved=case.resolved,
         diagnosis=case.resolution.diagnosis if case.resolution else None,
+        redactions=redaction_counts(case.title, case.text),
     )
 
 
@@ -396,5 +398,6 @@ def _route_out(
         urgency=UrgencyOut(level=result.urgency, score=round(result.urgency_probabilities["emergent"], 6)),
         novelty=round(result.novelty, 6),
         broadcast=result.broadcast,
+        redactions=redaction_counts(request.title, request.text),
         model=ModelOut(name="case-router", version=version),
     )

@@ -176,6 +176,12 @@ class DoctorIn(BaseModel):
 # --- responses -------------------------------------------------------------------------------------
 
 
+REDACTIONS = (
+    "identifiers removed before storing or matching, kind -> count (e.g. NAME, DATE, PHONE); "
+    "the removed text is never returned"
+)
+
+
 class SpecialtyOut(BaseModel):
     code: str
     name: str
@@ -222,6 +228,7 @@ class RouteOut(BaseModel):
     urgency: UrgencyOut
     novelty: float = Field(description="0-1: share of past cases more like the resolved ones than this")
     broadcast: bool = Field(description="novel enough to show to everyone, not only the routed doctors")
+    redactions: dict[str, int] = Field(description=REDACTIONS)
     model: ModelOut
 
 
@@ -235,6 +242,7 @@ class CaseOut(BaseModel):
     created_at: datetime
     resolved: bool
     diagnosis: str | None
+    redactions: dict[str, int] = Field(description=REDACTIONS)
 
 
 class Problem(BaseModel):

@@ -13,6 +13,7 @@ from typing import cast
 import pytest
 from fastapi.testclient import TestClient
 
+from ml.privacy import KINDS
 from service.app import create_app
 from service.runtime import Runtime
 from service.settings import Settings
@@ -91,3 +92,8 @@ def test_every_label_exists_in_both_languages() -> None:
     templates = "".join(path.read_text() for path in (UI_DIR / "templates").glob("*.html"))
     used |= set(re.findall(r'data-i18n="([a-z_0-9]+)"', templates))
     assert used and used <= STRINGS["en"].keys(), used - STRINGS["en"].keys()
+
+
+def test_every_kind_of_redaction_has_a_label() -> None:
+    """The stored-case page names each removed kind (`kind_<KIND>`) in the page's language."""
+    assert {f"kind_{kind}" for kind in KINDS} <= STRINGS["en"].keys()

@@ -169,6 +169,33 @@ def test_ingest_is_idempotent_conflicts_are_409_and_text_is_deidentified(client:
     assert "ST elevation" in stored["text"]
 
 
+def test_the_poster_sees_what_was_removed_by_kind_never_the_text(client: TestClient) -> None:
+    case = {
+        "title": "Dolor torácico en varón de 60 años",
+        "text": "Paciente Juan Pérez García, NHC 4417739, tel. 600 123 456. "
+        "Dolor opresivo con elevación del ST.",
+        "language": "es",
+    }
+    expected = {"NAME": 1, "PHONE": 1, "RECORD_ID": 1}
+    created = client.post("/v1/cases", json={"id": "api-deid-2", **case}, headers=_auth(INGEST_KEY))
+    assert created.status_code == 201, created.text
+    assert created.json()["redactions"] == expected
+    replaced = client.put(
+        "/v1/cases/api-deid-2",
+        json={**case, "text": case["text"] + " Sin más datos."},
+        headers=_auth(INGEST_KEY),
+    )
+    assert replaced.json()["redactions"] == expected
+    read_back = client.get("/v1/cases/api-deid-2", headers=_auth(ROUTE_KEY)).json()
+    assert read_back["redactions"] == expected, "a case read later reports what its readers see"
+    routed = client.post("/v1/route", json={"case": case}, headers=_auth(ROUTE_KEY)).json()
+    assert routed["redactions"] == expected
+    clean = client.post("/v1/route", json={"case": SPANISH_FONTAN}, headers=_auth(ROUTE_KEY)).json()
+    assert clean["redactions"] == {}
+    for body in (created.json(), read_back, routed):
+        assert "Juan" not in str(body) and "600 123 456" not in str(body)
+
+
 def test_a_deleted_case_is_gone_from_store_index_and_results(client: TestClient) -> None:
     case = {
         "id": "api-erase-1",

@@ -377,6 +377,13 @@
     const text = $("stored-text");
     text.lang = c.language;
     text.textContent = c.text;
+    $("stored-redactions").textContent = redactionSummary(c.redactions || {});
+  }
+
+  // "Removed before storing: 2 × name, 1 × phone number." (kinds and counts only: never the text)
+  function redactionSummary(redactions) {
+    const parts = Object.entries(redactions).map(([kind, count]) => `${count} × ${t(`kind_${kind}`)}`);
+    return parts.length ? t("redactions", { list: parts.join(", ") }) : t("no_redactions");
   }
 
   function renderKey() {
