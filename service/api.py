@@ -182,6 +182,19 @@ def delete_case(case_id: IdInPath, rt: Rt) -> Response:
 def add_answer(case_id: IdInPath, body: AnswerIn, rt: Rt) -> dict[str, str]:
     stored = _stored(rt, case_id)
     answered_at = body.created_at or datetime.now(UTC)
+    if answered_at < stored.created_at:
+        raise ApiError(
+            422,
+            "Invalid request",
+            "an answer cannot come before its case",
+            errors=[
+                {
+                    "field": "created_at",
+                    "message": f"{answered_at.isoformat()} is before the case was posted "
+                    f"({stored.created_at.isoformat()})",
+                }
+            ],
+        )
     answer_id = f"{case_id}:{body.doctor_id}"  # one answer per doctor and case
     try:
         outcome = rt.store.add_answer(

@@ -24,11 +24,14 @@ logger = logging.getLogger("casematch.api")
 class ApiError(Exception):
     """An error with an HTTP status the routes raise on purpose (404, 409, 503, ...)."""
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, *, errors: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.errors = errors  # one {"field", "message"} per invalid field, as for schema errors
 
 
 def problem(
@@ -72,7 +75,7 @@ async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return problem(exc.status, exc.title, exc.detail)
+    return problem(exc.status, exc.title, exc.detail, errors=exc.errors)
 
 
 async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:

@@ -7,7 +7,7 @@ stores or embeds it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -70,6 +70,19 @@ FONTAN_EXAMPLE: dict[str, JsonValue] = {
 }
 
 
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of ours a client's clock may run
+
+
+def _not_in_the_future(value: datetime) -> datetime:
+    # Training splits and activity windows are cut by these times: one from the future corrupts both.
+    if value > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError(f"{value.isoformat()} is in the future (beyond {CLOCK_SKEW} of clock skew)")
+    return value
+
+
+PastTime = Annotated[AwareDatetime, AfterValidator(_not_in_the_future)]
+
+
 class CaseIn(BaseModel):
     """A posted case, as the platform sends it (text may still hold identifiers)."""
 
@@ -85,9 +98,7 @@ class CaseIn(BaseModel):
 
 class StoredCaseIn(CaseIn):
     author_id: Identifier | None = None
-    created_at: AwareDatetime | None = Field(
-        default=None, description="default: when the service received it"
-    )
+    created_at: PastTime | None = Field(default=None, description="default: when the service received it")
 
 
 class NewCase(StoredCaseIn):
@@ -126,7 +137,9 @@ class AnswerIn(BaseModel):
     model_config = _STRICT
 
     doctor_id: Identifier
-    created_at: AwareDatetime | None = None
+    created_at: PastTime | None = Field(
+        default=None, description="default: when the service received it; never before the case's own"
+    )
     accepted: bool = False
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,11 +12,13 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from mlflow import MlflowClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from typer.testing import CliRunner
 
 from ml.synthetic.world import read_table
+from ml.training.tracking import CHAMPION, MODEL_NAME, champion_version, promote
 from service.app import create_app
 from service.cli import app as cli
 from service.ratelimit import RateLimiter
@@ -125,6 +128,30 @@ def test_bad_requests_name_the_field(
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_times_from_the_future_or_before_their_case_are_refused(client: TestClient) -> None:
+    """Training splits and activity windows are cut by these times: a bad one is a 422, not data."""
+    case = {"id": "api-time-1", **SPANISH_FONTAN, "created_at": "9999-12-31T00:00:00Z"}
+    future = client.post("/v1/cases", json=case, headers=_auth(INGEST_KEY))
+    assert future.status_code == 422 and future.json()["errors"][0]["field"] == "created_at"
+    assert client.get("/v1/cases/api-time-1", headers=_auth(ROUTE_KEY)).status_code == 404
+    posted = client.post(
+        "/v1/cases", json={**case, "created_at": "2026-06-01T12:00:00Z"}, headers=_auth(INGEST_KEY)
+    )
+    assert posted.status_code == 201, posted.text
+    early = client.post(
+        "/v1/cases/api-time-1/answers",
+        json={"doctor_id": "d00001", "created_at": "2026-06-01T11:59:00Z"},
+        headers=_auth(INGEST_KEY),
+    )
+    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "created_at", early.text
+    later = client.post(
+        "/v1/cases/api-time-1/answers",
+        json={"doctor_id": "d00001", "created_at": "2026-06-01T13:00:00Z"},
+        headers=_auth(INGEST_KEY),
+    )
+    assert later.status_code == 201, later.text
 
 
 def test_nul_characters_are_refused_not_stored(client: TestClient) -> None:
@@ -253,12 +280,24 @@ def test_answers_doctors_and_unavailability(client: TestClient) -> None:
     )
 
 
-def test_similar_cases_of_a_stored_case_and_the_specialty_list(client: TestClient) -> None:
-    similar = client.get("/v1/cases/c000001/similar?limit=3", headers=_auth(ROUTE_KEY))
+def test_similar_cases_of_a_stored_case_and_the_specialty_list(
+    client: TestClient, small_world_dir: Path
+) -> None:
+    # a resolved case: only those are similar-case candidates, so leaving it out means something
+    case_id = sorted(read_table(small_world_dir, "resolutions").column("case_id").to_pylist())[0]
+    similar = client.get(f"/v1/cases/{case_id}/similar?limit=3", headers=_auth(ROUTE_KEY))
     assert similar.status_code == 200
     ids = [s["case_id"] for s in similar.json()]
-    assert 0 < len(ids) <= 3 and "c000001" not in ids
+    assert 0 < len(ids) <= 3 and case_id not in ids
     assert all(s["diagnosis"] for s in similar.json())
+    # Its own text posted as a new case finds it first: the exclusion hid it, not the search.
+    stored = client.get(f"/v1/cases/{case_id}", headers=_auth(ROUTE_KEY)).json()
+    as_new = client.post(
+        "/v1/route",
+        json={"case": {"title": stored["title"], "text": stored["text"]}},
+        headers=_auth(ROUTE_KEY),
+    )
+    assert as_new.json()["similar_cases"][0]["case_id"] == case_id
     bad = client.get("/v1/cases/c000001/similar?limit=0", headers=_auth(ROUTE_KEY))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.limit"
     specialties = client.get("/v1/specialties", headers=_auth(ROUTE_KEY)).json()
@@ -395,6 +434,49 @@ def test_a_restarted_service_serves_every_acknowledged_write(client: TestClient)
             assert again.get(f"/v1/cases/{victim}", headers=_auth(ROUTE_KEY)).status_code == 404
     finally:
         restarted.close()
+
+
+def _register_the_champion_again() -> int:
+    """A new registered version with the champion's artifacts: what `casematch train` on the same
+    data would register, without its minutes of training."""
+    registry = MlflowClient()
+    champion = registry.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    return int(registry.create_model_version(MODEL_NAME, champion.source, run_id=champion.run_id).version)
+
+
+def test_a_champion_promoted_in_mlflow_is_served_by_the_poller_without_a_reload(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service follows the alias by itself every CASEMATCH_MODEL_POLL_SECONDS: no call to
+    POST /v1/admin/reload here. A second runtime on `client`'s home, store and registry, polling."""
+    interval = 2.0  # loading a bundle takes about 2 s on two busy cores: 1 s would leave no margin
+    monkeypatch.setenv("CASEMATCH_MODEL_POLL_SECONDS", str(interval))
+    polling = Runtime.start(Settings(), watch=True)
+    try:
+        with TestClient(create_app(polling)) as app:
+
+            def served() -> int:
+                version: int = app.get("/readyz").json()["model_version"]
+                return version
+
+            first = champion_version()
+            bundle = polling.engine.bundle
+            assert first is not None and served() == first
+            time.sleep(2.5 * interval)  # a few polls with nothing new: nothing changes, nothing reloads
+            assert served() == first and polling.engine.bundle is bundle
+
+            new = _register_the_champion_again()
+            assert promote(new).promoted
+            promoted_at = time.monotonic()
+            while served() != new and time.monotonic() - promoted_at < 3 * interval:
+                time.sleep(0.05)
+            waited = time.monotonic() - promoted_at
+            assert served() == new, f"version {new} promoted {waited:.1f} s ago, still serving {served()}"
+            assert polling.engine.bundle is not bundle
+            routed = app.post("/v1/route", json={"case": SPANISH_FONTAN}, headers=_auth(ROUTE_KEY))
+            assert routed.json()["model"] == {"name": MODEL_NAME, "version": new}
+    finally:
+        polling.close()
 
 
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)
