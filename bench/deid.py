@@ -9,7 +9,8 @@ on one thread.
     taskset -c 0 .venv/bin/python bench/deid.py [--world data/synthetic/world] [--split test]
 
 The recognizers were developed on the `train` months; `test` is the one reported. Writes
-bench/deid.md only for the test split (other splits print to stdout).
+bench/deid.md only for the test split (other splits print to stdout); scoring test appends a row
+to bench/test_ledger.csv, other splits append nothing.
 
 A second table runs the same split of two real corpora (MTSamples English notes, CodiEsp Spanish
 case reports, from ../shared/data when present). Their publishers de-identified them already, so
@@ -30,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
+from test_ledger import record_test_use, usage_sentence
 
 from ml.evaluation.corpora import CorpusMissingError, load_codiesp, load_mtsamples
 from ml.privacy import KINDS, Deidentifier, Redaction
@@ -218,17 +220,18 @@ def render(
     split: str,
     n_posts: int,
     load_seconds: float,
+    test_uses: int = 0,
 ) -> str:
     o = report.overall
+    tuned = "recognizers were developed and tuned on the train months only"
     lines = [
         "# De-identification",
         "",
         f"Command: `{command}`",
         "",
         f"Synthetic world, **{split}** months ({n_posts} posts, {o.planted} planted identifiers). "
-        "Recognizers were developed and tuned on the train months only; "
-        + ("this split was scored once, for this report. " if split == "test" else "")
-        + "A planted span is *found* when redactions cover >= 90% of its characters "
+        + (usage_sentence(test_uses, chosen=tuned) if test_uses else tuned.capitalize() + ".")
+        + " A planted span is *found* when redactions cover >= 90% of its characters "
         "(whatever placeholder they use; *typed* also requires the right placeholder); a redaction "
         "is *correct* when >= 50% of its characters fall inside a planted span.",
         "",
@@ -297,8 +300,17 @@ def main() -> None:
     world = args.world.resolve()
     world_arg = "" if world == DEFAULT_WORLD.resolve() else f" --world {args.world}"
     command = f"taskset -c 0 .venv/bin/python bench/deid.py{world_arg} --split {args.split}"
+    o = report.overall
+    headline = {"recall": o.recall(), "typed_recall": o.typed_recall(), "precision": o.precision()}
+    uses = record_test_use("bench/deid.py", args.split, headline, note=command)  # 0 off test: no row
     markdown = render(
-        report, real, command=command, split=args.split, n_posts=len(posts), load_seconds=load_seconds
+        report,
+        real,
+        command=command,
+        split=args.split,
+        n_posts=len(posts),
+        load_seconds=load_seconds,
+        test_uses=uses,
     )
     if args.split == "test":
         (BENCH_DIR / "deid.md").write_text(markdown)

@@ -13,7 +13,8 @@ posts of a split's months, against every case resolved before them (USE + lexico
 Variants: document frequencies over the whole index or normalised per language
 (`LexicalConfig.per_language_df`), and 0, 1 or 2 results kept for another language
 (`CaseIndex.search(other_languages=...)`). The variant the service uses was chosen on the dev
-months; the test months are scored once, for the baseline and that variant only.
+months; the test months are scored for the baseline and that variant only, and every run appends
+a row to bench/test_ledger.csv (the report says how many runs have scored test).
 
     .venv/bin/python bench/mixed_retrieval.py [--world data/synthetic/world]
 
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from test_ledger import record_test_use, usage_sentence
 
 from ml.embeddings import load_encoder
 from ml.embeddings.base import Encoder, Vectors
@@ -130,14 +133,23 @@ def main() -> None:
     every = [(p, q) for p in (False, True) for q in (0, 1, 2)]
     dev = run_split(encoder, args.world, "dev", every)
     test = run_split(encoder, args.world, "test", [BASELINE, SERVED])
+    served, baseline = test[SERVED], test[BASELINE]
+    headline = {
+        "served.EN@5": served.english_at_k,
+        "served.any@5": served.any_at_k,
+        "served.P@5": served.precision_at_k,
+        "baseline.EN@5": baseline.english_at_k,
+    }
+    uses = record_test_use("bench/mixed_retrieval.py", "test", headline, note=f"world {args.world.name}")
     world = args.world.relative_to(PROJECT_ROOT) if args.world.is_relative_to(PROJECT_ROOT) else args.world
     report = [
         "# Similar cases from an index of both languages",
         "",
         f"Command: `.venv/bin/python bench/mixed_retrieval.py --world {world}`. Spanish posts of the "
         "synthetic world's dev and test months against every case (English and Spanish) resolved "
-        f"before them; USE dense + lexical with the CodiEsp lexicon, fused; top {K}. The served "
-        "variant was chosen on dev; test is scored once, for the baseline and the served variant.",
+        f"before them; USE dense + lexical with the CodiEsp lexicon, fused; top {K}. Test is scored "
+        "for the baseline and the served variant only. "
+        + usage_sentence(uses, chosen="the served variant was chosen on dev"),
         "",
         "EN@5: an English case of the same condition in the top 5 (the mission's cross-lingual "
         "promise). any@5: a same-condition case in either language. P@5: share of the top 5 of the "

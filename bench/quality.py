@@ -2,8 +2,9 @@
 
 Trains exactly what `casematch train` trains (default TrainingConfig) on the synthetic world's
 train months + MTSamples train + CodiEsp train; calibration, thresholds and the doctor ranker
-use dev; every table below is the test split, reported once. Baselines are fitted on the same
-train data:
+use dev; every table below is the test split. Each run appends a row to bench/test_ledger.csv
+(bench/test_ledger.py) and the report says how often this script has scored test. Baselines are
+fitted on the same train data:
 - specialties: majority floor; zero-shot alone (cosine to the specialty descriptions); TF-IDF
   words (1-2 grams) + multinomial logistic regression, uncalibrated (the textbook baseline);
 - doctors: random (exact expectation); the 10 most active doctors of the top predicted
@@ -29,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import numpy.typing as npt
+from test_ledger import record_test_use, usage_sentence
 
 from ml.embeddings import load_encoder
 from ml.evaluation.ranking import random_rank_metrics, rank_metrics
@@ -74,26 +76,28 @@ def main() -> None:
     data = load_training_data(config, args.world, encoder)
     log(f"data ready in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    result = train(config, args.world, encoder, encoder_spec="use", data=data)
+    result = train(config, args.world, encoder, encoder_spec="use", data=data, score_test=True)
     log(f"trained in {time.perf_counter() - started:.0f} s: {result.seconds}")
 
-    sections = [
-        specialty_section(result, data, encoder_zero_shot=ZeroShotSpecialties.embed(encoder)),
-        doctor_section(result, args.world),
-        urgency_section(
-            result,
-            data.sets["test"]["synthetic"],
-            [data.labels[i]["urgency"] for i in data.sets["test"]["synthetic"].rows],
-        ),
-        novelty_section(result),
-    ]
+    specialties, headline = specialty_section(
+        result, data, encoder_zero_shot=ZeroShotSpecialties.embed(encoder)
+    )
+    doctors, headline["doctors.first_recall@10"] = doctor_section(result, args.world)
+    urgency, headline["urgency.emergent_recall"] = urgency_section(
+        result,
+        data.sets["test"]["synthetic"],
+        [data.labels[i]["urgency"] for i in data.sets["test"]["synthetic"].rows],
+    )
+    sections = [specialties, doctors, urgency, novelty_section(result)]
+    uses = record_test_use("bench/quality.py", "test", headline, note=f"world {args.world.name}")
     sizes = ", ".join(f"{k} {v:,}" for k, v in result.sizes.items())
     header = [
         "# Routing quality",
         "",
         f"Command: `.venv/bin/python bench/quality.py` (world `{args.world.name}`, from `make run`). "
-        f"Texts per split and source: {sizes}. Everything below is the **test** split, reported once; "
-        "nothing was chosen on it. Training: "
+        f"Texts per split and source: {sizes}. Everything below is the **test** split. "
+        + usage_sentence(uses)
+        + " Training: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
         + f" ({len(os.sched_getaffinity(0))} core(s)).",
         "",
@@ -105,9 +109,21 @@ def main() -> None:
 # --- specialties -------------------------------------------------------------------------------------
 
 
+# Slice of the specialty table -> its key in the ledger's headline (casematch router, hit@3).
+HEADLINE_SLICES = {
+    "synthetic, all": "synthetic",
+    "synthetic, English": "synthetic_en",
+    "synthetic, Spanish": "synthetic_es",
+    "synthetic, presentation unseen in train": "synthetic_unseen",
+    "MTSamples (English, real)": "mtsamples",
+    "CodiEsp (Spanish, real)": "codiesp",
+}
+
+
 def specialty_section(
     result: TrainingResult, data: TrainingData, *, encoder_zero_shot: ZeroShotSpecialties
-) -> str:
+) -> tuple[str, dict[str, float]]:
+    """The specialty table, and the router's hit@3 per slice for the ledger."""
     sets = data.sets
     codes = load_taxonomy().codes
     train_items = [x for s in sets["train"].values() for x in s.items]
@@ -140,19 +156,22 @@ def specialty_section(
         ),
     }
     rows = []
+    headline: dict[str, float] = {}
     for slice_name, (labelled, keep) in slices.items():
         labels = [labelled.items[i].specialties for i in np.flatnonzero(keep)]
         for model_name, predict in models.items():
             p = predict(labelled)[keep]
             m = specialty_metrics(p, labels, prefix="s")
             ece = "-" if model_name in ("majority floor", "zero-shot alone") else f"{m['s.ece']:.4f}"
+            if model_name == "casematch router":
+                headline[f"{HEADLINE_SLICES[slice_name]}.hit@3"] = m["s.hit@3"]
             rows.append(
                 f"| {slice_name} | {model_name} | {len(labels)} | {m['s.hit@1']:.3f} | {m['s.hit@3']:.3f} | "
                 f"{m['s.macro_f1']:.3f} | {ece} |"
             )
         log(rows[-1])
     a, b = result.bundle.router.weights
-    return "\n".join(
+    markdown = "\n".join(
         [
             "## Specialties",
             "",
@@ -168,6 +187,7 @@ def specialty_section(
             "",
         ]
     )
+    return markdown, headline
 
 
 def _new_presentation_mask(data: TrainingData, synthetic: LabelledSet) -> npt.NDArray[np.bool_]:
@@ -185,7 +205,8 @@ def _softmax(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 # --- doctors -----------------------------------------------------------------------------------------
 
 
-def doctor_section(result: TrainingResult, world_dir: Path) -> str:
+def doctor_section(result: TrainingResult, world_dir: Path) -> tuple[str, float]:
+    """The doctor tables, and the served ranking's first-answerer recall@10 for the ledger."""
     examples = result.examples["test"]
     bundle = result.bundle
     latent = rebuild_latent_world(world_dir, load_knowledge_base())
@@ -207,6 +228,7 @@ def doctor_section(result: TrainingResult, world_dir: Path) -> str:
     }
     rows = [_doctor_row("random", random_rank_metrics(n_doctors - 1), random_rank_metrics(n_doctors - 1))]
     top10: dict[str, list[npt.NDArray[np.intp]]] = {}
+    served_recall = float("nan")
     for name, ranked in rankings.items():
         top10[name] = [r[:10] for r in ranked]
         first = [
@@ -220,6 +242,8 @@ def doctor_section(result: TrainingResult, world_dir: Path) -> str:
             if e.accepted_answerer is not None
         ]
         rows.append(_doctor_row(name, rank_metrics(first), rank_metrics(accepted)))
+        if name == "casematch ranker + serving rules":
+            served_recall = rank_metrics(first)["recall@10"]
         log(rows[-1])
     candidate_recall = np.mean(
         [e.first_answerer in set(e.candidates.tolist()) for e in examples if e.first_answerer is not None]
@@ -240,7 +264,7 @@ def doctor_section(result: TrainingResult, world_dir: Path) -> str:
         replay_rows.append(
             f"| {name} | {s['median_hours']:.2f} | {s['within_1h']:.3f} | {s['within_24h']:.3f} |"
         )
-    return "\n".join(
+    markdown = "\n".join(
         [
             "## Doctors",
             "",
@@ -264,6 +288,7 @@ def doctor_section(result: TrainingResult, world_dir: Path) -> str:
             "",
         ]
     )
+    return markdown, served_recall
 
 
 def _doctor_row(name: str, first: dict[str, float], accepted: dict[str, float]) -> str:
@@ -307,7 +332,8 @@ def _by_hidden_rate(latent: LatentWorld, case: ReplayCase) -> npt.NDArray[np.int
 # --- urgency and novelty -------------------------------------------------------------------------------
 
 
-def urgency_section(result: TrainingResult, synthetic: LabelledSet, levels: list[str]) -> str:
+def urgency_section(result: TrainingResult, synthetic: LabelledSet, levels: list[str]) -> tuple[str, float]:
+    """The urgency tables, and the served model's emergent recall for the ledger."""
     model = result.bundle.urgency
     texts = [x.text for x in synthetic.items]
     p = model.predict_proba(texts)
@@ -322,6 +348,7 @@ def urgency_section(result: TrainingResult, synthetic: LabelledSet, levels: list
         cells = [m["u.emergent_recall"], m["u.emergent_precision"], m["u.accuracy"]]
         rows.append(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
         if name.endswith("(served)"):
+            served_recall = m["u.emergent_recall"]
             matrices = [
                 f"| {actual} | "
                 + " | ".join(f"{m[f'u.confusion.{actual}.{said}']:.0f}" for said in LEVELS)
@@ -336,7 +363,7 @@ def urgency_section(result: TrainingResult, synthetic: LabelledSet, levels: list
         recall = float(((p[:, 0] >= cut) & truth).sum() / truth.sum()) if cut is not None else 0.0
         at_precision.append(f"{recall:.3f} at precision {target}")
     threshold = model.emergent_threshold
-    return "\n".join(
+    markdown = "\n".join(
         [
             "## Urgency (synthetic test; the real corpora have no urgency labels)",
             "",
@@ -356,6 +383,7 @@ def urgency_section(result: TrainingResult, synthetic: LabelledSet, levels: list
             "",
         ]
     )
+    return markdown, served_recall
 
 
 def _rounded(value: float | None) -> str:

@@ -1,6 +1,7 @@
 """Cross-lingual retrieval benchmark: encoders side by side, dense vs lexical vs hybrid.
 
-Tasks (test splits only; the fusion weight is chosen on the synthetic *dev* months):
+Tasks (test splits only; the fusion weight is chosen on the synthetic *dev* months; each run
+appends one row to bench/test_ledger.csv, and the report says how many runs have scored test):
 - CodiEsp test: each Spanish case report must find its own English (machine-translated) version
   among all English versions, and the reverse;
 - TICO-19 (all pairs; the corpus has no split and is never trained on): ES->EN and EN->ES sentences;
@@ -23,6 +24,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
+from test_ledger import record_test_use, usage_sentence
 
 from ml.embeddings import load_encoder
 from ml.embeddings.base import Encoder, Vectors
@@ -42,6 +44,13 @@ BACKENDS = {
     "e5": "e5",
 }
 WEIGHTS = (0.5, 1.0, 1.5, 2.0, 3.0)
+# Test tasks -> their key in the ledger's headline (the first backend, hybrid+lexicon as served).
+# TICO-19 has no split and is not a test use.
+HEADLINE_TASKS = {
+    "CodiEsp test ES->EN": "codiesp_es_en",
+    "CodiEsp test EN->ES": "codiesp_en_es",
+    "synthetic test: es case -> en case of the same condition": "synthetic",
+}
 
 
 @dataclass
@@ -112,8 +121,25 @@ def run_task(
     return rows
 
 
+def headline(rows: list[Row], backend: str) -> dict[str, float]:
+    """A few test figures of `backend` for the ledger: top-1 (and R@5 on the synthetic task)."""
+    figures: dict[str, float] = {}
+    for r in rows:
+        if r.backend == backend and r.mode == "hybrid+lexicon" and r.task in HEADLINE_TASKS:
+            key = f"{backend}.{HEADLINE_TASKS[r.task]}"
+            figures[f"{key}.top1"] = r.scores.top1
+            if HEADLINE_TASKS[r.task] == "synthetic":
+                figures[f"{key}.R@5"] = r.scores.recall_at_5
+    return figures
+
+
 def markdown(
-    rows: list[Row], weight: float, weight_scan: dict[float, float], args: argparse.Namespace
+    rows: list[Row],
+    weight: float,
+    weight_scan: dict[float, float],
+    args: argparse.Namespace,
+    *,
+    test_uses: int,
 ) -> str:
     # The lexical channel alone ignores the encoder: show it once, without an encoder name.
     rows = [replace(r, backend="-", encode_seconds=0.0) if r.mode.startswith("lexical") else r for r in rows]
@@ -123,7 +149,9 @@ def markdown(
         "# Cross-lingual retrieval",
         "",
         f"Command: `.venv/bin/python bench/retrieval.py --backends {args.backends}` "
-        f"(world: `{world}`, from `make run`). Test splits only; nothing here was trained on these corpora.",
+        f"(world: `{world}`, from `make run`). Test splits only (TICO-19 has none and is never trained "
+        "on); nothing here was trained on these corpora. "
+        + usage_sentence(test_uses, chosen="the fusion weight was chosen on the synthetic dev months"),
         "",
         "Hybrid = dense + lexical (hashed BM25 over words and character 4-grams) fused by reciprocal "
         f"rank with lexical weight {weight}, chosen on the synthetic dev months for hybrid+lexicon "
@@ -190,6 +218,7 @@ def main() -> None:
     ]
     synthetic = synthetic_task(args.world, split="test")
     rows: list[Row] = []
+    uses = 0
     for backend in backends:
         log(f"backend {backend}")
         encoder = (
@@ -202,7 +231,10 @@ def main() -> None:
             rows += run_task(task, backend, encoder, config, modes)
         if backend in args.synthetic_backends.split(","):
             rows += run_task(synthetic, backend, encoder, config, modes)
-        args.out.write_text(markdown(rows, weight, weight_scan, args))  # after each backend
+        if not uses:  # test has been looked at once the first backend is scored: one row per run
+            note = f"--backends {args.backends}; world {args.world.name}"
+            uses = record_test_use("bench/retrieval.py", "test", headline(rows, backend), note=note)
+        args.out.write_text(markdown(rows, weight, weight_scan, args, test_uses=uses))  # after each backend
     log(f"wrote {args.out}")
 
 

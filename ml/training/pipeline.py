@@ -4,8 +4,9 @@ Splits (never mixed): models fit on `train` (the synthetic world's months before
 plus the real corpora's train splits); calibration, thresholds and the doctor ranker use `dev`
 (September-October; the ranker needs out-of-sample specialty probabilities, so it learns on dev
 cases, and its dev score comes from a second ranker fitted on the earlier half of them); `test`
-(November-December and the corpora's test splits) is scored once per run and never used to
-choose anything.
+(November-December and the corpora's test splits) is scored only when asked (`score_test`:
+bench/quality.py does, and counts each look in bench/test_ledger.csv) and never used to choose
+anything. A plain training run (`casematch train`, the quality gates) never looks at it.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def train(
     encoder_spec: str,
     data: TrainingData | None = None,
     progress: Progress | None = None,
+    score_test: bool = False,
 ) -> TrainingResult:
     progress = progress or NoProgress()
     timer = _Timer()
@@ -203,9 +205,10 @@ def train(
         candidates={"top_specialties": config.top_specialties},
     )
 
-    progress.stage("evaluating", 2)
+    scored_splits = ("dev", "test") if score_test else ("dev",)
+    progress.stage("evaluating", len(scored_splits))
     metrics = {}
-    for split in ("dev", "test"):
+    for split in scored_splits:
         metrics[split] = evaluate_split(
             bundle,
             sets[split],
