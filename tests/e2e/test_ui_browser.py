@@ -17,6 +17,7 @@ import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -42,6 +43,14 @@ SPANISH_FONTAN = {
     "como ramitas. Satura 85%. ¿Qué estudios pediríais?",
 }
 PLASTIC_BRONCHITIS = "plastic_bronchitis_fontan"
+# An unresolved sample post of acute viral pericarditis (15 resolved cases of it in the sample).
+COMMON_CASE_ID = "c000946"
+# The sample world has no case of paraquat poisoning.
+PARAQUAT_ES = {
+    "title": "Ingesta de herbicida en agricultor",
+    "text": "Varón de 45 años, agricultor, que ingirió un sorbo de paraquat hace 6 horas. Úlceras orales, "
+    "vómitos, creatinina en ascenso. Rx tórax normal. ¿Ciclofosfamida y metilprednisolona?",
+}
 EN = STRINGS["en"]
 
 expect.set_options(timeout=20_000)  # two shared cores: a routing call can queue behind a neighbour
@@ -152,7 +161,7 @@ def test_a_spanish_post_shows_specialties_doctors_and_why_cases_are_similar(
     expect(doctors.first).to_be_visible()
     expect(doctors.first.locator(".reasons li").first).not_to_be_empty()
     expect(page.locator("[data-urgency]")).to_have_text(re.compile("Emergent|Urgent|Routine"))
-    expect(page.locator("[data-rare]")).to_have_text(re.compile(f"{EN['rare']}|{EN['not_rare']}"))
+    expect(page.locator("[data-rare]")).to_be_visible()  # which way it goes: the rare-case test below
 
     # Shared terms are highlighted in the similar cases, and only shared terms are.
     marks = page.locator("#similar mark")
@@ -186,6 +195,28 @@ def test_the_spanish_post_finds_the_english_plastic_bronchitis_case(page: Page) 
     assert english, similar_cards(page)
 
 
+def test_a_post_unlike_any_resolved_case_is_flagged_rare_and_a_common_one_is_not(page: Page) -> None:
+    """Measured with the engine on the sample: novelty 0.006 for the pericarditis post, 1.0 for
+    paraquat (broadcast from 0.95). Hand-written posts are flagged whatever they are about (the
+    novelty reference is the world's own posts, close to their templates), so the common post
+    is the world's own wording: an unresolved case, so it cannot match itself."""
+    cases = {row["case_id"]: row for row in read_table(SAMPLE_WORLD_DIR, "cases").to_pylist()}
+    resolved = set(read_table(SAMPLE_WORLD_DIR, "resolutions").column("case_id").to_pylist())
+    assert COMMON_CASE_ID not in resolved, "the sample changed: pick another unresolved common case"
+    common = {"title": cases[COMMON_CASE_ID]["title"], "text": cases[COMMON_CASE_ID]["body"]}
+
+    page.goto("/ui")
+    enter_key(page, SECRET)
+    post_case(page, common)
+    expect(page.locator("[data-rare]")).to_have_attribute("data-rare", "false")
+    expect(page.locator("[data-rare]")).to_have_text(EN["not_rare"])
+
+    post_case(page, PARAQUAT_ES)
+    expect(page.locator("[data-rare]")).to_have_attribute("data-rare", "true")
+    expect(page.locator("[data-rare] strong")).to_have_text(EN["rare"])  # after its ★ icon
+    expect(page.locator("#summary")).to_contain_text(EN["rare_detail"])
+
+
 def test_the_toggle_switches_labels_and_specialty_names_to_spanish(page: Page, taxonomy: Taxonomy) -> None:
     page.goto("/ui")
     enter_key(page, SECRET)
@@ -212,6 +243,17 @@ def _stored_case(server: ServerProcess, case_id: str) -> dict[str, object]:
     with urllib.request.urlopen(request, timeout=30) as response:
         record: dict[str, object] = json.load(response)
         return record
+
+
+def _route(server: ServerProcess, case: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{server.base_url}/v1/route",
+        data=json.dumps({"case": case}).encode(),
+        headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        routed: dict[str, Any] = json.load(response)
+        return routed
 
 
 def test_a_stored_case_page_shows_its_deidentified_text_and_similar_cases(
@@ -241,6 +283,9 @@ def test_a_stored_case_page_shows_its_deidentified_text_and_similar_cases(
     expect(page.locator("#similar li.similar").first).to_be_visible()
     shown = [card["id"] for card in similar_cards(page)]
     assert shown and case_id not in shown, shown
+    # Posted as a new case, the same text finds it first: the page left it out, not the search.
+    as_new = _route(server, {"title": str(stored["title"]), "text": str(stored["text"])})
+    assert as_new["similar_cases"][0]["case_id"] == case_id, as_new["similar_cases"]
     expect(page.locator("#specialties li").first).to_be_visible()
 
 

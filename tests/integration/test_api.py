@@ -441,6 +441,7 @@ def _register_the_champion_again() -> int:
     data would register, without its minutes of training."""
     registry = MlflowClient()
     champion = registry.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    assert champion.source is not None
     return int(registry.create_model_version(MODEL_NAME, champion.source, run_id=champion.run_id).version)
 
 

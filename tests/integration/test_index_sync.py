@@ -49,6 +49,8 @@ def test_catch_up_applies_creates_resolutions_and_erasures(store: CaseStore, tmp
     assert len(sync.matcher.index) == 3
     assert _ids(sync, "moldes ramificados", RESOLVED) == ["pb-en"]
 
+    assert _ids(sync, "branching casts")[0] == "pb-en"  # found before its erasure: its absence below counts
+
     store.resolve_case("pb-es", Resolution("bronquitis plástica", ("pediatric_pulmonology",), T0))
     store.delete_case("pb-en")
     assert sync.catch_up() == 2
@@ -63,6 +65,7 @@ def test_a_restart_recovers_what_the_store_acknowledged_after_the_snapshot(
     store.put_case(_case("mi", "crushing chest pain"))
     sync = IndexSync.open(store, _matcher, tmp_path / "index")
     sync.catch_up()
+    assert _ids(sync, "chest pain") == ["mi"]  # in the snapshot: the erasure below must undo that
     sync.save_snapshot()
     # acknowledged by the store, then the process died before the index saw it
     store.put_case(_case("rash", "new rash on the legs"))

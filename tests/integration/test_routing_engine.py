@@ -23,6 +23,19 @@ SPANISH_FONTAN = RouteRequest(
     title="Niño de 9 años con Fontan que expulsa moldes al toser",
     text="Operado de Fontan. Tos con expulsión de moldes gomosos y ramificados, como ramitas. Satura 85%.",
 )
+# An unresolved sample post of acute viral pericarditis, a condition with 15 resolved cases there.
+COMMON_CASE_ID = "c000946"
+# No case of paraquat poisoning (nor of printers) in the sample world.
+PARAQUAT_ES = RouteRequest(
+    title="Ingesta de herbicida en agricultor",
+    text="Varón de 45 años, agricultor, que ingirió un sorbo de paraquat hace 6 horas. Úlceras orales, "
+    "vómitos, creatinina en ascenso. Rx tórax normal. ¿Ciclofosfamida y metilprednisolona?",
+)
+OFF_TOPIC = RouteRequest(
+    title="Printer keeps jamming",
+    text="The office printer on the third floor jams every time we print double-sided. "
+    "Toner was replaced last week. Any ideas?",
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +84,37 @@ def test_a_spanish_post_reaches_pediatric_pulmonology_and_the_english_reports(en
     labels = {r["case_id"]: r for r in read_table(SAMPLE_WORLD_DIR, "case_labels").to_pylist()}
     similar = [labels[h.case_id] for h in result.similar]
     assert any(s["condition_id"] == "plastic_bronchitis_fontan" for s in similar)
-    assert 0.0 <= result.novelty <= 1.0
+
+
+def test_novelty_is_low_for_what_the_world_has_resolved_and_high_for_what_it_has_not(
+    engine: RoutingEngine,
+) -> None:
+    """Measured on the sample: the common post 0.006, a resolved pericarditis case posted again
+    0.036, paraquat and the printer 1.0 (threshold 0.95). Hand-written posts score high whatever
+    they are about: the reference set is the world's own posts, close to their templates."""
+    cases = {c["case_id"]: c for c in read_table(SAMPLE_WORLD_DIR, "cases").to_pylist()}
+    condition = {
+        r["case_id"]: r["condition_id"] for r in read_table(SAMPLE_WORLD_DIR, "case_labels").to_pylist()
+    }
+    resolved = {r["case_id"] for r in read_table(SAMPLE_WORLD_DIR, "resolutions").to_pylist()}
+    common = cases[COMMON_CASE_ID]
+    same_condition = sorted(c for c in resolved if condition[c] == condition[COMMON_CASE_ID])
+    assert COMMON_CASE_ID not in resolved and len(same_condition) >= 10, "the sample changed: pick again"
+    duplicate = cases[same_condition[0]]
+
+    routed = {
+        "common": engine.route(RouteRequest(common["title"], common["body"])),
+        "duplicate": engine.route(RouteRequest(duplicate["title"], duplicate["body"])),
+        "unseen": engine.route(PARAQUAT_ES),
+        "off_topic": engine.route(OFF_TOPIC),
+    }
+    novelty = {name: result.novelty for name, result in routed.items()}
+    threshold = engine.bundle.novelty.config.broadcast_above
+    assert novelty["common"] < 0.5 < threshold and not routed["common"].broadcast, novelty
+    assert novelty["duplicate"] < threshold and not routed["duplicate"].broadcast, novelty
+    assert novelty["unseen"] >= threshold and routed["unseen"].broadcast, novelty
+    assert novelty["off_topic"] >= threshold and routed["off_topic"].broadcast, novelty
+    assert max(novelty["common"], novelty["duplicate"]) < min(novelty["unseen"], novelty["off_topic"])
 
 
 def test_doctors_come_ranked_with_reasons_and_never_include_the_author(engine: RoutingEngine) -> None:
@@ -99,3 +142,6 @@ def test_a_stored_case_is_never_its_own_similar_case(engine: RoutingEngine) -> N
         posted_at=case["created_at"] + timedelta(days=400),
     )
     assert case["case_id"] not in [h.case_id for h in engine.route(request).similar]
+    # The same post as a new one (no case id) does find it: the exclusion, not the search, hid it.
+    as_new = RouteRequest(case["title"], case["body"], posted_at=request.posted_at)
+    assert engine.route(as_new).similar[0].case_id == case["case_id"]

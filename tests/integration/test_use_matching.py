@@ -82,4 +82,13 @@ def test_resolved_only_filter_hides_the_unresolved_report(use_encoder: Encoder) 
     matcher = Matcher.empty(use_encoder)
     unresolved = CaseText(PLASTIC_BRONCHITIS_EN.case_id, PLASTIC_BRONCHITIS_EN.text, CaseMeta(False, "en"))
     matcher.add([unresolved])
-    assert matcher.search(SPANISH_POST, k=1, search_filter=SearchFilter(resolved_only=True)) == []
+    resolved_only = SearchFilter(resolved_only=True)
+
+    def found(search_filter: SearchFilter | None = None) -> list[str]:
+        return [h.case_id for h in matcher.search(SPANISH_POST, k=1, search_filter=search_filter)]
+
+    assert found(resolved_only) == []
+    # the same search finds it without the filter, and with it once the report is resolved
+    assert found() == ["report-pb"]
+    assert matcher.index.update_meta(unresolved.case_id, PLASTIC_BRONCHITIS_EN.meta)
+    assert found(resolved_only) == ["report-pb"]

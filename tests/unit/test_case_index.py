@@ -72,14 +72,24 @@ def test_filters_apply_inside_every_channel(matcher: Matcher, mode: Mode) -> Non
             for h in matcher.search("chest pain dolor torácico", k=5, search_filter=search_filter, mode=mode)
         }
 
-    assert "es-chest" not in ids(SearchFilter(resolved_only=True))
-    assert ids(SearchFilter(language="es")) <= {"es-chest", "es-rash"}
-    assert ids(SearchFilter(specialties=("cardiology",))) <= {"en-chest", "es-chest"}
-    assert "en-chest" not in ids(SearchFilter(exclude_ids=("en-chest",)))
+    # Unfiltered, the same search finds both chest cases: what a filter leaves out was there to find.
+    assert {"es-chest", "en-chest"} <= ids(SearchFilter())
+    resolved = ids(SearchFilter(resolved_only=True))
+    assert "es-chest" not in resolved and "en-chest" in resolved
+    assert "es-chest" in ids(SearchFilter(language="es")) <= {"es-chest", "es-rash"}
+    assert ids(SearchFilter(specialties=("cardiology",))) == {"en-chest", "es-chest"}
+    excluded = ids(SearchFilter(exclude_ids=("en-chest",)))
+    assert "en-chest" not in excluded and "es-chest" in excluded
     assert ids(SearchFilter(language="es", specialties=("pediatric_pulmonology",))) == set()
 
 
 def test_upsert_replaces_and_remove_erases(matcher: Matcher) -> None:
+    # the searches below find the cases before the change, so their absence after it means something
+    old_text = matcher.search("crushing exertion", k=5, mode="lexical")
+    assert old_text[0].case_id == "en-chest"
+    for mode in get_args(Mode):
+        assert matcher.search("fontan branching casts", k=5, mode=mode)[0].case_id == "en-casts"
+
     matcher.add([CaseText("en-chest", "Now a rash on the legs", CaseMeta(True, "en", ("dermatology",)))])
     assert len(matcher.index) == 5
     old_words = matcher.search("crushing exertion", k=5, mode="lexical")
@@ -199,6 +209,7 @@ def test_searches_during_writes_never_crash_or_return_removed_cases() -> None:
     index, vectors = _random_index(2000, hnsw_above=1500)
     removed: set[str] = set()
     errors: list[BaseException] = []
+    searches: list[int] = []
     stop = threading.Event()
     rng = np.random.default_rng(2)
 
@@ -208,7 +219,11 @@ def test_searches_during_writes_never_crash_or_return_removed_cases() -> None:
             while not stop.is_set():
                 gone = set(removed)  # removed before this search started
                 hits = index.search(local.normal(size=32).astype(np.float32), "case", k=10)
+                # a full page of hits: with up to a third of the cases removed, a search that
+                # still returned removed cases would show them here
+                assert len(hits) == 10
                 assert not {h.case_id for h in hits} & gone
+                searches.append(1)
         except BaseException as exc:
             errors.append(exc)
 
@@ -224,6 +239,7 @@ def test_searches_during_writes_never_crash_or_return_removed_cases() -> None:
     for thread in threads:
         thread.join()
     assert not errors, errors[0]
+    assert searches, "the searchers ran while the writes went on"
 
 
 def test_lexical_erasure_in_both_segments() -> None:

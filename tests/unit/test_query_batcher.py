@@ -56,11 +56,59 @@ def test_a_lone_post_is_encoded_at_once_in_the_callers_own_thread() -> None:
     assert encoder.threads == {threading.current_thread().name}, "no hand-off to another thread"
 
 
+class GatedEncoder(KeywordEncoder):
+    """Each of the first `gated` calls waits until the test opens its gate, so the test decides who
+    queues behind whom; call number `fail_call` (from 0) fails."""
+
+    def __init__(self, *, gated: int, fail_call: int) -> None:
+        super().__init__(CONCEPTS)
+        self.gates = [threading.Event() for _ in range(gated)]
+        self.started = [threading.Event() for _ in range(gated)]
+        self.fail_call = fail_call
+        self.batches: list[list[str]] = []
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        call = len(self.batches)
+        self.batches.append(list(texts))
+        if call < len(self.gates):
+            self.started[call].set()
+            assert self.gates[call].wait(timeout=10), f"call {call} was never let through"
+        if call == self.fail_call:
+            raise RuntimeError("encoder out of memory")
+        return super().encode_queries(texts)
+
+
+def _queued(batcher: QueryBatcher, n: int) -> None:
+    """Wait until `n` posts wait behind the running encoder call (the batcher's queue is the only
+    place that says they queued; the alternative, sleeping, would make the test racy)."""
+    deadline = time.monotonic() + 10
+    while len(batcher._waiting) < n:
+        assert time.monotonic() < deadline, f"{len(batcher._waiting)} of {n} posts queued"
+        time.sleep(0.001)
+
+
 def test_an_encoder_failure_reaches_the_callers_of_that_batch_only() -> None:
-    encoder = SlowEncoder(fail_on=POSTS[0])
-    batcher = QueryBatcher(encoder, max_batch=1)
-    with pytest.raises(RuntimeError, match="out of memory"):
-        batcher.encode(POSTS[0])
+    """Three batches: a lone leader, four posts that fail together, three posts queued behind them."""
+    lone, failing, after = POSTS[:1], POSTS[1:5], POSTS[5:8]
+    encoder = GatedEncoder(gated=2, fail_call=1)
+    batcher = QueryBatcher(encoder, max_batch=8)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(batcher.encode, POSTS[1:9]))
-    assert len(results) == 8, "the batcher goes on after a failure; nobody hangs"
+        first = pool.submit(batcher.encode, lone[0])
+        assert encoder.started[0].wait(timeout=10)
+        second = [pool.submit(batcher.encode, post) for post in failing]
+        _queued(batcher, len(failing))
+        encoder.gates[0].set()  # the leader finishes; the four queued posts become one batch
+        assert encoder.started[1].wait(timeout=10)
+        third = [pool.submit(batcher.encode, post) for post in after]
+        _queued(batcher, len(after))
+        encoder.gates[1].set()  # that batch fails while three more posts wait behind it
+
+        expected = KeywordEncoder(CONCEPTS).encode_queries(POSTS[:9])
+        np.testing.assert_allclose(first.result(timeout=10), expected[0])
+        for future in second:
+            with pytest.raises(RuntimeError, match="out of memory"):
+                future.result(timeout=10)
+        np.testing.assert_allclose(np.stack([f.result(timeout=10) for f in third]), expected[5:8])
+    assert encoder.batches == [lone, failing, after]
+    assert (batcher.batches, batcher.posts) == (3, 8)
+    np.testing.assert_allclose(batcher.encode(POSTS[8]), expected[8])  # and it goes on as before
