@@ -315,6 +315,89 @@ def train(
     _print_key_metrics(result.metrics["dev"], "dev")
 
 
+@app.command("train-deid")
+def train_deid(
+    language: Annotated[str, typer.Option(help="es (MEDDOCAN), en (PhysioNet deid) or both")] = "both",
+    out: Annotated[
+        Path | None, typer.Option(help="models folder (default: the packaged ml/resources/deid_ner)")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="most passes over the training data (default: es 15, en 20)")
+    ] = None,
+    world: Annotated[
+        str,
+        typer.Option(
+            help="synthetic world whose train-month posts are added (a name under the synthetic dir)"
+        ),
+    ] = "sample",
+    track: Annotated[bool, typer.Option(help="log one MLflow run per language")] = True,
+    score_only: Annotated[
+        bool, typer.Option(help="no training: score the models on dev again and update their metadata")
+    ] = False,
+) -> None:
+    """Train the de-identifier's token classifiers (spaCy NER, CPU) on the real corpora's train split.
+
+    The model with the best dev score replaces the packaged one (or goes to --out), with a
+    `<language>.json` beside it: fingerprint, training data hash, dev metrics and this command.
+    """
+    import sys
+
+    from ml.training.deid_ner import (
+        DEFAULT_EPOCHS,
+        MODELS_DIR,
+        NerTrainingConfig,
+        log_run,
+        rescore,
+        train_language,
+    )
+
+    if language not in ("es", "en", "both"):
+        raise typer.BadParameter(f"language {language!r} is not es, en or both", param_hint="--language")
+    settings = Settings()
+    world_dir = _world_dir(settings, world)
+    out_root = out or MODELS_DIR
+    out_root.mkdir(parents=True, exist_ok=True)
+    command = "casematch " + " ".join(sys.argv[1:])
+    for lang in ("es", "en") if language == "both" else (language,):
+        if score_only:
+            console.print(f"{lang}: scoring {out_root / lang} on dev")
+            _print_key_metrics_deid(rescore(lang, world_dir=world_dir, out_root=out_root))
+            continue
+        config = NerTrainingConfig(
+            language=lang, max_epochs=epochs or DEFAULT_EPOCHS[lang], world_dir=world_dir
+        )
+        try:
+            result = train_language(config, out_root=out_root, command=command, on_stage=console.print)
+        except CorpusMissingError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(code=1) from None
+        run_id = ""
+        if track:
+            settings.home.mkdir(parents=True, exist_ok=True)
+            run_id = log_run(
+                result,
+                config,
+                tracking_uri=settings.mlflow_tracking_uri,
+                artifact_root=settings.home / "mlartifacts",
+            )
+        console.print(
+            f"{lang}: model in {result.model_dir} ({result.size_bytes / 1e6:.1f} MB, fingerprint "
+            f"{result.fingerprint[:12]}) in {result.seconds:.0f} s"
+            + (f", MLflow run {run_id}" if run_id else "")
+        )
+        _print_key_metrics_deid(result.metrics)
+
+
+def _print_key_metrics_deid(metrics: dict[str, float]) -> None:
+    table = Table(title="dev split")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(metrics.items()):
+        if key.endswith(("direct_recall", ".damage", "clean_damage")):
+            table.add_row(key, f"{value:.3f}")
+    Console().print(table)
+
+
 def _print_key_metrics(metrics: dict[str, float], split: str) -> None:
     table = Table(title=f"{split} split")
     table.add_column("metric")

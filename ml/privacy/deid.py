@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from presidio_analyzer import RecognizerResult
 
-from ml.privacy.engine import ENGLISH_MODEL, LANGUAGES, build_analyzer
+from ml.privacy.engine import LANGUAGES, build_analyzer, load_pipelines, model_dirs
 from ml.privacy.kinds import placeholder
+from ml.privacy.ner import model_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +38,22 @@ class DeidResult:
 
 
 class Deidentifier:
-    """Replaces names, dates, phones, e-mails, addresses, record and national ids in case posts.
+    """Replaces names, dates, phones, e-mails, addresses, places, record, insurance, licence and
+    national ids in case posts.
 
-    Loading takes a few seconds (the English spaCy pipeline); build one and share it. Concurrent
-    calls are safe: the spaCy step runs under a lock, the recognizers keep no per-call state.
+    Loading takes a second or two (one trained spaCy pipeline per language); build one and share
+    it. Concurrent calls are safe: the spaCy step runs under a lock, the recognizers keep no
+    per-call state. `ner_dirs` replaces a language's packaged model (for evaluating a new one).
     """
 
-    def __init__(self, *, english_model: str = ENGLISH_MODEL, min_score: float = MIN_SCORE) -> None:
-        self._analyzer = build_analyzer(english_model=english_model)
+    def __init__(self, *, ner_dirs: Mapping[str, Path] | None = None, min_score: float = MIN_SCORE) -> None:
+        directories = model_dirs(ner_dirs)
+        self._analyzer = build_analyzer(load_pipelines(directories))
+        # One fingerprint per language model, and one over both for logs and model metadata.
+        self.fingerprints = {language: model_fingerprint(path) for language, path in directories.items()}
+        self.fingerprint = hashlib.sha256(
+            "".join(f"{k}:{v}\n" for k, v in sorted(self.fingerprints.items())).encode()
+        ).hexdigest()
         self._min_score = min_score
         self._nlp_lock = threading.Lock()
         for language in LANGUAGES:

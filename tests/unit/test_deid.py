@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ import pytest
 
 from ml.privacy import KINDS, Deidentifier, DeidResult, placeholder
 from ml.privacy.deid import replace_spans
+from ml.privacy.ner import default_model_dir, recorded_fingerprint
 
 
 def _refuse_network(*args: object, **kwargs: object) -> None:
@@ -28,7 +30,8 @@ def deid() -> Iterator[Deidentifier]:
 # (language, text, expected text): one identifier of each kind in each language, in varied wording.
 REPLACED = [
     ("en", "Pt: Jason Lopez, 45M with chest pain.", "Pt: [NAME], 45M with chest pain."),
-    ("en", "Seen by Dr. Priya Patel yesterday.", "Seen by [NAME] yesterday."),
+    # Titles and credentials stay in the text since issue 12 (annotators do not count them as names).
+    ("en", "Seen by Dr. Priya Patel yesterday.", "Seen by Dr. [NAME] yesterday."),
     ("en", "Maria Gonzalez, a 34-year-old woman, has fever.", "[NAME], a 34-year-old woman, has fever."),
     (
         "en",
@@ -54,7 +57,7 @@ REPLACED = [
         "Se trata de Rómulo de Torrent, nacido el 3 de marzo de 1975.",
         "Se trata de [NAME], nacido el [DATE].",
     ),
-    ("es", "Pcte Lic. Alonso Cisneros con disnea.", "Pcte [NAME] con disnea."),
+    ("es", "Pcte Lic. Alonso Cisneros con disnea.", "Pcte Lic. [NAME] con disnea."),
     ("es", "FN 31-03-98, sin alergias.", "FN [DATE], sin alergias."),
     (
         "es",
@@ -64,10 +67,49 @@ REPLACED = [
     ("es", "Correo del familiar: carmen.ruiz@gmail.com.", "Correo del familiar: [EMAIL]."),
     ("es", "Domicilio: Calle Mayor 12, 28013 Madrid. Vive sola.", "Domicilio: [ADDRESS]. Vive sola."),
     ("es", "NHC 84779031, ingresa por fiebre.", "NHC [RECORD_ID], ingresa por fiebre."),
-    ("es", "Nº de historia 1234567 y NSS 28 12345678 40.", "Nº de historia [RECORD_ID] y NSS [RECORD_ID]."),
+    # NSS is the social-security (insurance) number since issue 12, no longer a record id.
+    (
+        "es",
+        "Nº de historia 1234567 y NSS 28 12345678 40.",
+        "Nº de historia [RECORD_ID] y NSS [INSURANCE_ID].",
+    ),
     ("es", "Expediente 9080608.", "Expediente [RECORD_ID]."),
     ("es", "DNI 12345678Z, NIE X1234567L.", "DNI [NATIONAL_ID], NIE [NATIONAL_ID]."),
     ("es", "Su CURP es GOMA850312MDFRRN09.", "Su CURP es [NATIONAL_ID]."),
+    # issue 12: places, insurance and licence numbers; month/day dates and names in nursing notes
+    ("en", "She lives in Springfield with her daughter.", "She lives in [LOCATION] with her daughter."),
+    ("es", "Vive en Alcalá de Henares con su madre.", "Vive en [LOCATION] con su madre."),
+    (
+        "es",
+        "Localidad/ Provincia: Sevilla.\nCP: 41013.",
+        "Localidad/ Provincia: [LOCATION].\nCP: [LOCATION].",
+    ),
+    ("en", "Medicare number 1234567890 on file.", "Medicare number [INSURANCE_ID] on file."),
+    ("es", "NASS: 26 63514095 04.", "NASS: [INSURANCE_ID]."),
+    ("en", "Reviewed by Dr. Priya Patel, GMC no. 7012345.", "Reviewed by Dr. [NAME], GMC no. [LICENCE_ID]."),
+    ("es", "Médico: Ignacio Navarro Cuéllar NºCol: 28 28 70973.", "Médico: [NAME] NºCol: [LICENCE_ID]."),
+    ("es", "Dra. Luisa Gómez, Nº Col. 08-08-25574.", "Dra. [NAME], Nº Col. [LICENCE_ID]."),
+    (
+        "en",
+        "Admitted 8/23 with chest pain, CABG on 8/26.",
+        "Admitted [DATE] with chest pain, CABG on [DATE].",
+    ),
+    ("en", "PMH: CAD with NQWMI 5/13, HTN.", "PMH: CAD with NQWMI [DATE], HTN."),
+    (
+        "en",
+        "PT SEEN BY DR. KARGAS THIS AM, WIFE DEBBIE AT BEDSIDE.",
+        "PT SEEN BY DR. [NAME] THIS AM, WIFE [NAME] AT BEDSIDE.",
+    ),
+    (
+        "en",
+        "family meeting with dr. lowell, daughter marcela updated.",
+        "family meeting with dr. [NAME], daughter [NAME] updated.",
+    ),
+    (
+        "es",
+        "Fecha de ingreso: 12/12/2016. Episodio: 3629184.",
+        "Fecha de ingreso: [DATE]. Episodio: [RECORD_ID].",
+    ),
 ]
 
 
@@ -115,7 +157,17 @@ CLINICAL = [
     ),
     ("es", "Enfermedad de Wilson, síndrome de Cushing, tetralogía de Fallot, enfermedad de Crohn."),
     ("es", "Signo de Murphy positivo. Escala de Glasgow 13. Criterios de Centor 3. C/ FG de 12."),
-    ("es", "Viaje reciente a Punta Cana. Trabaja en la Vega de Granada. Reside en España desde hace 7 años."),
+    # Issue 12 made towns and cities identifiers (LOCATION): this case no longer names Granada.
+    ("es", "Viaje reciente a República Dominicana. Trabaja en la vega. Reside en España desde hace 7 años."),
+    # issue 12: what the trained models and the new rules must leave alone
+    ("en", "BP 120/80, PSV 10/5 with 40% FiO2, pain 6/10, strength 5/5, D5 1/2 NS, 3/6 SEM, Apgar 8/9."),
+    ("en", "Fontan completed in 2015; transferred from the MICU to the CCU, son at bedside, 78 yo."),
+    ("en", "Guillain-Barré syndrome and Wilson disease ruled out; on heparin gtt, Foley in place."),
+    ("es", "Varón de 78 años que ingresa en la UCI; su madre refiere fiebre desde 2015."),
+    ("es", "Natural de Marruecos, reside en España. Síndrome de Guillain-Barré descartado."),
+    # post titles the model once took for a date and a name (an age; a common word capitalised first)
+    ("en", "28yo M with fever"),
+    ("en", "White fingertips in the cold"),
 ]
 
 
@@ -166,6 +218,13 @@ def test_concurrent_calls_agree_with_sequential_ones(deid: Deidentifier) -> None
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(lambda job: deid.deidentify(job[1], job[0]), jobs))
     assert concurrent == sequential
+
+
+def test_fingerprint_names_the_packaged_models(deid: Deidentifier) -> None:
+    assert re.fullmatch(r"[0-9a-f]{64}", deid.fingerprint)
+    assert set(deid.fingerprints) == {"en", "es"}
+    for language, fingerprint in deid.fingerprints.items():
+        assert recorded_fingerprint(default_model_dir(language)) == fingerprint
 
 
 def test_placeholders_are_typed() -> None:
