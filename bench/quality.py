@@ -73,7 +73,7 @@ def main() -> None:
     encoder = load_encoder("use", threads=1, cache_path=args.cache)
     config = TrainingConfig()
     started = time.perf_counter()
-    data = load_training_data(config, args.world, encoder)
+    data = load_training_data(config, args.world, encoder, score_test=True)
     log(f"data ready in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
     result = train(config, args.world, encoder, encoder_spec="use", data=data, score_test=True)

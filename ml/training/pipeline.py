@@ -94,9 +94,17 @@ class TrainingData:
 
 
 def load_training_data(
-    config: TrainingConfig, world_dir: Path, encoder: Encoder, progress: Progress | None = None
+    config: TrainingConfig,
+    world_dir: Path,
+    encoder: Encoder,
+    progress: Progress | None = None,
+    *,
+    score_test: bool = False,
 ) -> TrainingData:
-    """Read and encode the world and the configured corpora (the embedding cache makes repeats cheap)."""
+    """Read and encode the world and the configured corpora (the embedding cache makes repeats cheap).
+
+    The corpora's test splits are read and encoded only for a run that will score them.
+    """
     progress = progress or NoProgress()
     cases = read_table(world_dir, "cases").to_pylist()
     labels = read_table(world_dir, "case_labels").to_pylist()
@@ -112,7 +120,7 @@ def load_training_data(
             for i in rows
         ]
         sets[split] = {"synthetic": LabelledSet(synthetic, vectors[rows], rows)}
-        for corpus in config.corpora:
+        for corpus in config.corpora if split != "test" or score_test else ():
             items = mtsamples_specialties(split) if corpus == "mtsamples" else codiesp_specialties(split)
             progress.stage(f"encoding {corpus} {split}", len(items))
             sets[split][corpus] = LabelledSet(items, _encode(encoder, [x.text for x in items], progress), [])
@@ -132,7 +140,7 @@ def train(
     progress = progress or NoProgress()
     timer = _Timer()
     if data is None:
-        data = load_training_data(config, world_dir, encoder, progress)
+        data = load_training_data(config, world_dir, encoder, progress, score_test=score_test)
     cases, labels, texts, splits, vectors = data.cases, data.labels, data.texts, data.splits, data.vectors
     sets = data.sets
     timer.lap("encode")
