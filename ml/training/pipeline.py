@@ -268,13 +268,13 @@ def evaluate_split(
                         [label_sets[i] for i in np.flatnonzero(keep)],
                         prefix=f"specialty.{name}",
                     )
-    metrics |= doctor_metrics(examples, lambda e: ranker.score(e.features), prefix="doctors.model")
+    metrics |= doctor_metrics(examples, lambda e: ranker.score(e.features), prefix="doctors.holdout.model")
     metrics |= doctor_metrics(
         examples,
         lambda e: apply_rules(ranker.score(e.features), e.features, bundle.rules),
-        prefix="doctors.served",
+        prefix="doctors.holdout.served",
     )
-    metrics |= activity_baseline_metrics(examples, prefix="doctors.activity_baseline")
+    metrics |= activity_baseline_metrics(examples, prefix="doctors.holdout.activity_baseline")
     synthetic = [x.text for x in data["synthetic"].items]
     urgency = bundle.urgency.predict_proba(synthetic)
     metrics |= urgency_metrics(urgency, level, bundle.urgency.levels(urgency), prefix="urgency")

@@ -39,7 +39,9 @@ PROMOTION_METRICS = (
     "dev.specialty.synthetic.hit_at_3",
     "dev.specialty.mtsamples.hit_at_3",
     "dev.specialty.codiesp.hit_at_3",
-    "dev.doctors.served.first_answerer.recall_at_10",
+    # "holdout": scored by a ranker that never saw those cases (before 2026-12-04 the dev figure was
+    # in-sample, so an older champion has no such metric and is not compared on it)
+    "dev.doctors.holdout.served.first_answerer.recall_at_10",
     "dev.urgency.emergent_recall",
 )
 _PIP_REQUIREMENTS = (

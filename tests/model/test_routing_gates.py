@@ -15,8 +15,8 @@ def test_specialty_hit_at_3_holds_on_every_source(dev_metrics: dict[str, float],
 
 
 def test_doctor_ranker_beats_the_activity_baseline(dev_metrics: dict[str, float]) -> None:
-    model = dev_metrics["doctors.served.first_answerer.recall@10"]
-    baseline = dev_metrics["doctors.activity_baseline.first_answerer.recall@10"]
+    model = dev_metrics["doctors.holdout.served.first_answerer.recall@10"]
+    baseline = dev_metrics["doctors.holdout.activity_baseline.first_answerer.recall@10"]
     assert model >= FLOORS["doctors.first_answerer.recall@10"]
     assert model / baseline >= FLOORS["doctors.first_answerer.recall@10_over_baseline"], (model, baseline)
 
