@@ -14,8 +14,8 @@ with --no-crash).
 
 --world world (default) is the 20,000-case world `make run` seeds: the first start takes about
 half an hour on 2 cores. --world sample seeds the committed 2,000-case sample (what the browser
-tests serve) and takes a few minutes: use it to try the script. Both train on the real corpora in
-../shared/data when they are there, as `make run` does.
+tests serve) and takes a few minutes: use it to try the script. Both train on the real corpora
+vendored in data/corpora, as `make run` does.
 
 The server's own output goes to server.log in the temporary folder (deleted at the end unless
 --keep-home); only stage bars and milestone lines are echoed to stderr, never request or case
@@ -57,12 +57,9 @@ from test_ledger import current_commit
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 SAMPLE_DIR = PROJECT_ROOT / "data" / "synthetic" / "sample"
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-# The corpora `casematch bootstrap` trains on when both are there (ml.evaluation.corpora.CORPUS_FILES).
-CORPORA = {
-    "mtsamples": SHARED_DATA / "mtsamples" / "mtsamples_specialties.csv",
-    "codiesp": SHARED_DATA / "codiesp" / "codiesp_cases.csv",
-}
+CORPORA_DIR = PROJECT_ROOT / "data" / "corpora"
+# The vendored corpora `casematch bootstrap` trains on (ml.evaluation.corpora.CORPUS_FILES).
+CORPORA = {name: CORPORA_DIR / f"{name}.parquet" for name in ("mtsamples", "codiesp")}
 READY_PATH = "/readyz"
 POLL_SECONDS = 0.25
 STOP_TIMEOUT = 120.0
@@ -333,7 +330,7 @@ def render(
         + ("taken as committed (`data/synthetic/sample`). " if not generated else "")
         + f"Cores: {cores} (`os.sched_getaffinity`) of {os.cpu_count()}; load average (1, 5, 15 min) "
         f"{', '.join(f'{x:.1f}' for x in load[0])} at the start and {', '.join(f'{x:.1f}' for x in load[1])} "
-        "at the end, so other work may have shared the cores. Real corpora in `../shared/data`: "
+        "at the end, so other work may have shared the cores. Real corpora in `data/corpora`: "
         + (f"{' and '.join(present)} present, so the models trained on them too." if present else "absent.")
         + " Encoder: the default (`use`), with an empty embedding cache on the first start.",
         "",

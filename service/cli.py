@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from ml.embeddings import Encoder, load_encoder
-from ml.evaluation.corpora import CORPUS_FILES, CorpusMissingError
+from ml.evaluation.corpora import CORPORA_DIR, SHARED_DATA, CorpusMissingError
 from ml.synthetic.knowledge import (
     DEFAULT_KB_DIR,
     KnowledgeBase,
@@ -315,6 +315,26 @@ def train(
     _print_key_metrics(result.metrics["dev"], "dev")
 
 
+@app.command("vendor-corpora")
+def vendor_corpora(
+    source: Annotated[Path, typer.Option("--from", help="the shared data folder to copy from")] = SHARED_DATA,
+    out: Annotated[Path, typer.Option(help="where the Parquet files go")] = CORPORA_DIR,
+) -> None:
+    """Copy the real corpora (MTSamples, CodiEsp, TICO-19, MEDDOCAN, PhysioNet deid) into zstd Parquet.
+
+    Run it when ../shared/data changes; the result is committed, so a clone needs nothing beside it.
+    """
+    from ml.evaluation.corpora import vendor_corpora as run_vendoring
+
+    try:
+        counts = run_vendoring(source, out)
+    except CorpusMissingError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=1) from None
+    for name, rows in counts.items():
+        console.print(f"{name}: {rows} rows -> {out / name}.parquet")
+
+
 @app.command("train-deid")
 def train_deid(
     language: Annotated[str, typer.Option(help="es (MEDDOCAN), en (PhysioNet deid) or both")] = "both",
@@ -452,11 +472,6 @@ def bootstrap(
     if (current := champion_version()) is not None:
         console.print(f"case-router version {current} is already the champion; nothing to do")
         return
-    if corpora is None and not all(CORPUS_FILES[c].exists() for c in ("mtsamples", "codiesp")):
-        console.print(
-            "[yellow]the real corpora (../shared/data) are not here: training on the synthetic world alone[/]"
-        )
-        corpora = ""
     if not (settings.synthetic_dir / world / "manifest.json").exists():
         defaults = {"world": {}, "sample": {"cases": 2000, "doctors": 500}}.get(world, {})
         synth(name=world, **defaults)  # type: ignore[arg-type]

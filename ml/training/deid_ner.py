@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import logging
 import re
 import shutil
 import tempfile
@@ -29,13 +28,11 @@ import spacy
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
-from ml.evaluation.corpora import SHARED_DATA, GoldDocument, load_deid_gold
+from ml.evaluation.corpora import CORPORA_DIR, GoldDocument, load_deid_gold, load_mtsamples
 from ml.evaluation.deid import DIRECT_IDENTIFIERS, GoldScore, planted_documents
 from ml.paths import SAMPLE_WORLD_DIR
 from ml.privacy import kinds
 from ml.privacy.ner import model_fingerprint
-
-logger = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parent
 MODELS_DIR = Path(__file__).resolve().parents[1] / "resources" / "deid_ner"
@@ -136,7 +133,7 @@ def model_dir(language: str, root: Path = MODELS_DIR) -> Path:
     return root / language
 
 
-def gold_examples(corpus: str, split: str, data_dir: Path = SHARED_DATA) -> list[LabelledText]:
+def gold_examples(corpus: str, split: str, data_dir: Path = CORPORA_DIR) -> list[LabelledText]:
     """A real corpus's documents with their gold spans as our kinds."""
     return [to_labelled(doc, KIND_OF_GOLD[corpus]) for doc in load_deid_gold(corpus, split, data_dir)]
 
@@ -175,7 +172,7 @@ def _join_adjacent_names(text: str, spans: Sequence[tuple[int, int, str]]) -> li
 
 
 def training_sets(
-    language: str, world_dir: Path, data_dir: Path = SHARED_DATA
+    language: str, world_dir: Path, data_dir: Path = CORPORA_DIR
 ) -> dict[str, list[LabelledText]]:
     """Train examples (cut into pieces, see `pieces`) and whole dev documents for one language.
 
@@ -224,26 +221,21 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _NAME_KINDS = frozenset({kinds.NAME})
 
 
-def common_english_words(world_dir: Path, data_dir: Path = SHARED_DATA, *, min_count: int = 2) -> list[str]:
+def common_english_words(world_dir: Path, data_dir: Path = CORPORA_DIR, *, min_count: int = 2) -> list[str]:
     """Lower-case words of English clinical text that are not names, for `ml.privacy.cued_names`.
 
     Counted outside every gold or planted name in PhysioNet train, the world's English train posts
-    and MTSamples train (when present), plus spaCy's stop words. A word annotators marked as a
+    and MTSamples train, plus spaCy's stop words. A word annotators marked as a
     name in PhysioNet train stays out unless it is common as a word too ("will", "mark").
     """
     from spacy.lang.en.stop_words import STOP_WORDS
-
-    from ml.evaluation.corpora import CorpusMissingError, load_mtsamples
 
     counts: dict[str, int] = {}
     names: set[str] = set()
     texts = gold_examples("physionet", "train", data_dir) + planted_examples(
         world_dir, "train", "en", with_case_copies=False
     )
-    try:
-        texts += [LabelledText(note.text, ()) for note in load_mtsamples("train", data_dir)]
-    except CorpusMissingError:
-        logger.warning("MTSamples not found: the common-word list comes from the other corpora only")
+    texts += [LabelledText(note.text, ()) for note in load_mtsamples("train", data_dir)]
     for example in texts:
         masked = list(example.text)
         for start, end, kind in example.spans:
@@ -257,7 +249,7 @@ def common_english_words(world_dir: Path, data_dir: Path = SHARED_DATA, *, min_c
     return sorted(common | set(STOP_WORDS))
 
 
-def write_common_words(out_root: Path, world_dir: Path, data_dir: Path = SHARED_DATA) -> Path:
+def write_common_words(out_root: Path, world_dir: Path, data_dir: Path = CORPORA_DIR) -> Path:
     path = out_root / "en_words.txt"
     path.write_text("\n".join(common_english_words(world_dir, data_dir)) + "\n", encoding="utf-8")
     return path

@@ -3,8 +3,7 @@
 The gates train exactly what `casematch train` trains (the default `TrainingConfig`, or the YAML
 file named by CASEMATCH_GATE_CONFIG, to show a weakened model trips them) on the committed
 sample world plus the real corpora's train splits, once per session, and read dev metrics only.
-The corpora are in ../shared/data beside the project; where they are missing the gates that need
-them skip, saying so, unless CASEMATCH_REQUIRE_CORPORA=1 (set by .ci/run), which makes it a failure.
+The corpora are vendored in data/corpora, so every gate runs on every clone.
 """
 
 from __future__ import annotations
@@ -17,21 +16,10 @@ import yaml
 
 from ml.embeddings import load_encoder
 from ml.embeddings.base import Encoder
-from ml.evaluation.corpora import SHARED_DATA
 from ml.paths import SAMPLE_WORLD_DIR
 from ml.training.pipeline import TrainingConfig, TrainingResult, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def require_corpora() -> None:
-    """Skip (or, under CASEMATCH_REQUIRE_CORPORA=1, fail) when the real corpora are not beside us."""
-    if SHARED_DATA.is_dir():
-        return
-    message = f"real corpora not found at {SHARED_DATA}"
-    if os.environ.get("CASEMATCH_REQUIRE_CORPORA") == "1":
-        pytest.fail(f"{message}, and CASEMATCH_REQUIRE_CORPORA=1 says the gates must run")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +40,6 @@ def gate_config() -> TrainingConfig:
 
 @pytest.fixture(scope="session")
 def trained(gate_config: TrainingConfig, encoder: Encoder) -> TrainingResult:
-    require_corpora()
     return train(gate_config, SAMPLE_WORLD_DIR, encoder, encoder_spec="use")
 
 

@@ -1,10 +1,11 @@
 """The quality floors the gates defend: each a few points under the value measured on dev.
 
 Every value below was read off one run of `make test-model` on 2026-12-04 (commit after 684cd01;
-committed sample world, 2,000 cases / 500 doctors; real corpora from ../shared/data). The runs are
-deterministic (seeded training, exact search), so a number moves only when code or data does: a
-floor that trips is a regression to explain, never noise to loosen. Raise a floor when a change
-lifts its metric for good; lower one only with the reason written beside it and in the issue note.
+committed sample world, 2,000 cases / 500 doctors; real corpora then read from ../shared/data,
+now vendored unchanged in data/corpora). The runs are deterministic (seeded training, exact
+search), so a number moves only when code or data does: a floor that trips is a regression to
+explain, never noise to loosen. Raise a floor when a change lifts its metric for good; lower one
+only with the reason written beside it and in the issue note.
 Dev only: nothing here is ever measured on a test split.
 """
 

@@ -8,7 +8,6 @@ from ml.evaluation.corpora import load_deid_gold
 from ml.evaluation.deid import DIRECT_IDENTIFIERS, GoldScore, planted_documents
 from ml.paths import SAMPLE_WORLD_DIR
 from ml.privacy import Deidentifier
-from tests.model.conftest import require_corpora
 from tests.model.floors import FLOORS
 
 pytestmark = pytest.mark.model
@@ -33,7 +32,6 @@ def _score(deidentifier: Deidentifier, corpus: str) -> GoldScore:
 def test_real_gold_direct_identifiers_are_removed_without_damage(
     deidentifier: Deidentifier, corpus: str
 ) -> None:
-    require_corpora()
     score = _score(deidentifier, corpus)
     missed = {t: f"{score.removed[t]}/{n}" for t, n in score.spans.items() if t in score.direct_types}
     assert score.recall() >= FLOORS[f"deid.{corpus}.direct_recall"], missed

@@ -9,7 +9,6 @@ from ml.evaluation.corpora import load_codiesp
 from ml.evaluation.crosslingual import parallel_task, served_rankings, synthetic_task
 from ml.evaluation.retrieval import score_rankings
 from ml.paths import SAMPLE_WORLD_DIR
-from tests.model.conftest import require_corpora
 from tests.model.floors import FLOORS
 
 pytestmark = pytest.mark.model
@@ -17,7 +16,6 @@ pytestmark = pytest.mark.model
 
 def test_a_spanish_report_finds_its_english_version(encoder: Encoder) -> None:
     """CodiEsp dev: each Spanish case report against every English (machine-translated) version."""
-    require_corpora()
     task = parallel_task(load_codiesp("dev"), direction="es->en", name="codiesp dev")
     scores = score_rankings(served_rankings(task, encoder, query_language="es"), task.relevant)
     assert scores.recall_at_5 >= FLOORS["retrieval.codiesp.es_en.recall@5"]
