@@ -32,10 +32,11 @@ test-model: $(STAMP) ## run the quality gates: train on the sample + real corpor
 test-all: $(STAMP) ## run every test, slow and model-quality ones included
 	$(BIN)/pytest -m ''
 
-lint: $(STAMP) ## ruff and mypy --strict
+lint: $(STAMP) ## ruff, mypy --strict and the import contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check ml service tests bench
 	$(BIN)/ruff format --check ml service tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 run: $(STAMP) ## serve the API on 127.0.0.1:8000 (first run: world, champion model, store, index)
 	$(BIN)/casematch serve

@@ -35,12 +35,12 @@ from test_ledger import record_test_use, usage_sentence
 
 from ml.embeddings import load_encoder
 from ml.embeddings.base import Encoder, Vectors
-from ml.engine import OTHER_LANGUAGE_CASES
 from ml.evaluation.crosslingual import RetrievalTask, synthetic_task
 from ml.index import CaseIndex, IndexConfig, IndexedCase
 from ml.index.lexical import LexicalConfig
 from ml.lexicon import load_lexicon
 from ml.paths import PROJECT_ROOT, SYNTHETIC_DIR
+from ml.routing.engine import OTHER_LANGUAGE_CASES
 from ml.synthetic.world import read_table
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -35,10 +35,13 @@ from test_ledger import record_test_use, usage_sentence
 from ml.embeddings import load_encoder
 from ml.evaluation.ranking import random_rank_metrics, rank_metrics
 from ml.evaluation.replay import LatentWorld, ReplayCase, first_answer_hours, rebuild_latent_world, summarise
+from ml.models.doctor_ranker import apply_rules
+from ml.models.specialty import SpecialtyRouter, SpecialtyRouterConfig, majority_ranking
+from ml.models.urgency import LEVELS, threshold_for_precision
+from ml.models.zero_shot import ZeroShotSpecialties
 from ml.paths import SYNTHETIC_DIR
 from ml.synthetic.knowledge import load_knowledge_base
 from ml.taxonomy import load_taxonomy
-from ml.training.doctor_ranker import apply_rules
 from ml.training.evaluate import specialty_metrics, urgency_metrics
 from ml.training.interactions import RankingExample
 from ml.training.pipeline import (
@@ -50,9 +53,6 @@ from ml.training.pipeline import (
     load_training_data,
     train,
 )
-from ml.training.specialty import SpecialtyRouter, SpecialtyRouterConfig, majority_ranking
-from ml.training.urgency import LEVELS, threshold_for_precision
-from ml.training.zero_shot import ZeroShotSpecialties
 
 BENCH_DIR = Path(__file__).resolve().parent
 BASELINE = SpecialtyRouterConfig(model="logistic", c=10.0, char_features=0, zero_shot=False, max_iter=300)

@@ -14,10 +14,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
 
-from ml.engine import RouteRequest, RouteResult
 from ml.language import UNKNOWN, detect_language
 from ml.matching import post_text
 from ml.privacy.summary import redaction_counts
+from ml.routing.engine import RouteRequest, RouteResult
 from ml.shared_terms import excerpt, shared_terms
 from ml.taxonomy import load_taxonomy
 from service.auth import ApiKey, Scope

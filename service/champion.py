@@ -11,8 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from ml.training.bundle import RoutingBundle
-from ml.training.tracking import champion_version, load_bundle
+from ml.models.bundle import RoutingBundle
+from ml.registry import champion_version, load_bundle
 
 logger = logging.getLogger("casematch.champion")
 

@@ -253,7 +253,7 @@ def _load_kb(path: Path) -> KnowledgeBase:
 
 
 def _tracking(settings: Settings) -> None:
-    from ml.training.tracking import configure
+    from ml.registry import configure
 
     settings.home.mkdir(parents=True, exist_ok=True)
     configure(settings.mlflow_tracking_uri, settings.home / "mlartifacts")
@@ -436,7 +436,7 @@ def promote(
     ] = 0.005,
 ) -> None:
     """Make a registered version the champion, unless it is worse than the current one on dev."""
-    from ml.training.tracking import promote as promote_version
+    from ml.registry import promote as promote_version
 
     _tracking(Settings())
     try:
@@ -465,7 +465,7 @@ def bootstrap(
 
     Idempotent: with a champion already registered it does nothing.
     """
-    from ml.training.tracking import champion_version
+    from ml.registry import champion_version
 
     settings = Settings()
     _tracking(settings)
@@ -495,7 +495,7 @@ def serve(
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from ml.training.tracking import champion_version
+    from ml.registry import champion_version
     from service.app import create_app
     from service.auth import ApiKeyConfigError
     from service.runtime import Runtime

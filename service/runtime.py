@@ -8,9 +8,6 @@ answer book from the stored answers; load the MLflow champion; follow the alias 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,13 +16,14 @@ import numpy.typing as npt
 from ml.embeddings import Encoder, load_encoder
 from ml.embeddings.batching import QueryBatcher
 from ml.embeddings.cache import CachingEncoder
-from ml.engine import RoutingEngine
 from ml.index import CaseIndex
 from ml.matching import Matcher, post_text
 from ml.privacy.deid import Deidentifier
 from ml.progress import NoProgress, Progress
-from ml.training.doctors import DoctorActivity, DoctorProfile
-from ml.training.tracking import NoChampionError, champion_version, configure, load_bundle
+from ml.registry import NoChampionError, champion_version, configure, load_bundle
+from ml.routing.answers import AnswerBook
+from ml.routing.doctors import DoctorActivity, DoctorProfile
+from ml.routing.engine import RoutingEngine
 from service.auth import Authenticator, parse_api_keys
 from service.champion import ChampionWatcher
 from service.index_sync import IndexSync
@@ -37,27 +35,6 @@ from service.store.records import Doctor
 from service.store.repository import CaseStore
 
 logger = logging.getLogger("casematch.runtime")
-
-
-class AnswerBook:
-    """Who answered each case, in memory: a routing call asks about 20 neighbours at once."""
-
-    def __init__(self) -> None:
-        self._by_case: dict[str, list[str]] = defaultdict(list)
-        self._lock = threading.Lock()
-
-    def add(self, case_id: str, doctor_id: str) -> None:
-        with self._lock:
-            if doctor_id not in self._by_case[case_id]:
-                self._by_case[case_id].append(doctor_id)
-
-    def forget(self, case_id: str) -> None:
-        with self._lock:
-            self._by_case.pop(case_id, None)
-
-    def answerers_of(self, case_ids: Sequence[str]) -> Mapping[str, Sequence[str]]:
-        with self._lock:
-            return {case_id: list(self._by_case.get(case_id, ())) for case_id in case_ids}
 
 
 def doctor_profile(doctor: Doctor) -> DoctorProfile:

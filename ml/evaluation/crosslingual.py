@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from ml.embeddings.base import Encoder
-from ml.engine import OTHER_LANGUAGE_CASES
 from ml.evaluation.corpora import ParallelDoc
 from ml.index.slots import CaseMeta
 from ml.matching import CaseText, Matcher, post_text
+from ml.routing.engine import OTHER_LANGUAGE_CASES
 from ml.synthetic.splits import PERIODS
 from ml.synthetic.world import read_table
 

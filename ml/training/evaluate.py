@@ -15,9 +15,9 @@ from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from ml.evaluation.classification import expected_calibration_error, hit_at_k, macro_f1_top1
 from ml.evaluation.ranking import rank_metrics
+from ml.models.urgency import LEVELS
 from ml.taxonomy import load_taxonomy
 from ml.training.interactions import RankingExample
-from ml.training.urgency import LEVELS
 
 Metrics = dict[str, float]
 

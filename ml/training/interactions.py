@@ -18,11 +18,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ml.routing.doctors import NEIGHBOURS, CaseContext, DoctorActivity, DoctorProfile
 from ml.synthetic.splits import split_of
 from ml.synthetic.world import read_table
-from ml.training.doctors import CaseContext, DoctorActivity, DoctorProfile
-
-NEIGHBOURS = 20  # nearest resolved cases whose answerers become candidates
 
 
 @dataclass(frozen=True, slots=True)

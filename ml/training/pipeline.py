@@ -25,12 +25,16 @@ from ml.embeddings.base import Encoder
 from ml.evaluation.corpora import CORPUS_FILES
 from ml.hashing import sha256_files
 from ml.matching import post_text
+from ml.models.bundle import RoutingBundle
+from ml.models.doctor_ranker import DoctorRanker, DoctorRankerConfig, RoutingRules, apply_rules
+from ml.models.novelty import NoveltyConfig, NoveltyScorer
+from ml.models.specialty import SpecialtyRouter, SpecialtyRouterConfig
+from ml.models.urgency import UrgencyConfig, UrgencyModel
+from ml.models.zero_shot import ZeroShotSpecialties
 from ml.progress import NoProgress, Progress
 from ml.synthetic.splits import split_of
 from ml.synthetic.world import read_table
-from ml.training.bundle import RoutingBundle
 from ml.training.data import LabelledText, codiesp_specialties, mtsamples_specialties
-from ml.training.doctor_ranker import DoctorRanker, DoctorRankerConfig, RoutingRules, apply_rules
 from ml.training.evaluate import (
     Metrics,
     activity_baseline_metrics,
@@ -40,10 +44,6 @@ from ml.training.evaluate import (
     urgency_metrics,
 )
 from ml.training.interactions import RankingExample, nearest_resolved, replay_world
-from ml.training.novelty import NoveltyConfig, NoveltyScorer
-from ml.training.specialty import SpecialtyRouter, SpecialtyRouterConfig
-from ml.training.urgency import UrgencyConfig, UrgencyModel
-from ml.training.zero_shot import ZeroShotSpecialties
 
 Corpus = Literal["mtsamples", "codiesp"]
 RARELY_SEEN = 5  # earlier resolved cases of the same condition at most, for the novelty evaluation

@@ -17,8 +17,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from typer.testing import CliRunner
 
+from ml.registry import CHAMPION, MODEL_NAME, champion_version, promote
 from ml.synthetic.world import read_table
-from ml.training.tracking import CHAMPION, MODEL_NAME, champion_version, promote
 from service.app import create_app
 from service.cli import app as cli
 from service.ratelimit import RateLimiter

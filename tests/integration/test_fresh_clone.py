@@ -14,7 +14,8 @@ PROBE = """
 from ml.evaluation.corpora import CORPUS_FILES, load_codiesp, load_deid_gold, load_mtsamples
 from ml.paths import PROJECT_ROOT
 assert all(path.is_relative_to(PROJECT_ROOT) for path in CORPUS_FILES.values())
-print(PROJECT_ROOT, len(load_mtsamples("train")), len(load_codiesp("train")), len(load_deid_gold("meddocan", "train")))
+sizes = len(load_mtsamples("train")), len(load_codiesp("train")), len(load_deid_gold("meddocan", "train"))
+print(PROJECT_ROOT, *sizes)
 """
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ml.embeddings import load_encoder
 from ml.matching import post_text
-from ml.training.tracking import MODEL_NAME, champion_version, configure, load_bundle
+from ml.registry import MODEL_NAME, champion_version, configure, load_bundle
 from service.cli import app
 
 runner = CliRunner()

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from ml.embeddings import load_encoder
-from ml.engine import RouteRequest, RoutingEngine
 from ml.index import CaseMeta
 from ml.matching import CaseText, Matcher, post_text
 from ml.paths import SAMPLE_WORLD_DIR
+from ml.routing.doctors import DoctorActivity
+from ml.routing.engine import RouteRequest, RoutingEngine
 from ml.synthetic.world import read_table
-from ml.training.doctors import DoctorActivity
 from ml.training.interactions import world_doctors
 from ml.training.pipeline import TrainingConfig, train
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from ml.evaluation.ranking import random_rank_metrics, rank_metrics
+from ml.models.doctor_ranker import FEATURES, DoctorRanker, RoutingRules, apply_rules
+from ml.routing.doctor_ranking import doctor_reasons, rank_doctors
+from ml.routing.doctors import CaseContext, DoctorActivity, DoctorProfile
 from ml.taxonomy import load_taxonomy
-from ml.training.doctor_ranker import DoctorRanker, RoutingRules, apply_rules, doctor_reasons, rank_doctors
-from ml.training.doctors import FEATURES, CaseContext, DoctorActivity, DoctorProfile
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CODES = load_taxonomy().codes

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from ml.evaluation.classification import expected_calibration_error, hit_at_k, macro_f1_top1
+from ml.models.specialty import SpecialtyRouter, SpecialtyRouterConfig, majority_ranking
+from ml.models.zero_shot import ZeroShotSpecialties, load_descriptions
 from ml.taxonomy import load_taxonomy
-from ml.training.specialty import SpecialtyRouter, SpecialtyRouterConfig, majority_ranking
-from ml.training.zero_shot import ZeroShotSpecialties, load_descriptions
 from tests.fakes import KeywordEncoder
 
 TRAIN = [

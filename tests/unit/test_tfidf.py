@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ml.training.tfidf import SharedAnalysis
+from ml.models.tfidf import SharedAnalysis
 
 CORPUS = [
     "Crushing chest pain with ST elevation",

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ml.embeddings import FingerprintMismatchError
-from ml.training.bundle import BundleIntegrityError, RoutingBundle
-from ml.training.doctor_ranker import DoctorRanker, RoutingRules
-from ml.training.novelty import NoveltyScorer
-from ml.training.specialty import SpecialtyRouter, SpecialtyRouterConfig
-from ml.training.urgency import UrgencyConfig, UrgencyModel, threshold_for_precision
+from ml.hashing import sha256_file
+from ml.models.bundle import MOVED_MODULES, BundleIntegrityError, RoutingBundle
+from ml.models.doctor_ranker import DoctorRanker, RoutingRules
+from ml.models.novelty import NoveltyScorer
+from ml.models.specialty import SpecialtyRouter, SpecialtyRouterConfig
+from ml.models.urgency import UrgencyConfig, UrgencyModel, threshold_for_precision
 
 EMERGENT = [
     "sudden severe chest pain, hypotension",
@@ -67,7 +71,7 @@ def test_novelty_is_the_share_of_reference_cases_closer_to_the_past() -> None:
     assert scorer.score(np.zeros((1, 0)))[0] == 1.0, "nothing resolved yet: as novel as it gets"
 
 
-def test_bundle_round_trips_and_refuses_tampering_or_another_encoder(tmp_path: Path) -> None:
+def _small_bundle() -> tuple[RoutingBundle, list[str], np.ndarray]:
     texts, levels = _texts()
     vectors = np.eye(len(texts), 4, dtype=np.float32)
     router = SpecialtyRouter(SpecialtyRouterConfig(zero_shot=False, word_features=100, char_features=100))
@@ -81,6 +85,12 @@ def test_bundle_round_trips_and_refuses_tampering_or_another_encoder(tmp_path: P
         encoder_spec="use",
         encoder_fingerprint="enc-1",
     )
+    return bundle, texts, vectors
+
+
+def test_bundle_round_trips_and_refuses_tampering_or_another_encoder(tmp_path: Path) -> None:
+    bundle, texts, vectors = _small_bundle()
+    router = bundle.router
     served = bundle.predict_cases(texts, vectors)  # the text views shared between both models
     np.testing.assert_allclose(
         [p.specialty_probabilities for p in served], router.predict_proba(texts, vectors), rtol=1e-9
@@ -99,3 +109,24 @@ def test_bundle_round_trips_and_refuses_tampering_or_another_encoder(tmp_path: P
     (folder / "bundle.joblib").write_bytes((folder / "bundle.joblib").read_bytes() + b"x")
     with pytest.raises(BundleIntegrityError):
         RoutingBundle.load(folder)
+
+
+def test_a_bundle_pickled_before_the_models_moved_still_loads(tmp_path: Path) -> None:
+    """Versions registered before 2026-12-07 name their classes under ml.training.*."""
+    bundle, texts, vectors = _small_bundle()
+    folder = bundle.save(tmp_path / "bundle")
+    old = pickle.dumps(bundle, protocol=0)  # protocol 0 names each class on a line of its own
+    for old_name, new_name in MOVED_MODULES.items():
+        old = old.replace(f"c{new_name}\n".encode(), f"c{old_name}\n".encode())
+    assert b"cml.training.specialty\n" in old and b"cml.models." not in old
+    (folder / "bundle.joblib").write_bytes(old)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(
+        json.dumps(manifest | {"sha256": sha256_file(folder / "bundle.joblib")})
+    )
+    loaded = RoutingBundle.load(folder)
+    assert type(loaded.router) is SpecialtyRouter
+    np.testing.assert_array_equal(
+        loaded.specialty_probabilities(texts, vectors), bundle.specialty_probabilities(texts, vectors)
+    )
+    assert "ml.training.specialty" not in sys.modules  # the old names were only lent for the load

@@ -9,7 +9,11 @@ joblib files are pickles.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +25,20 @@ import sklearn
 
 from ml.embeddings.base import FingerprintMismatchError, Vectors
 from ml.hashing import sha256_file
-from ml.training.doctor_ranker import DoctorRanker, RoutingRules
-from ml.training.novelty import NoveltyScorer
-from ml.training.specialty import RankedSpecialty, SpecialtyRouter
-from ml.training.tfidf import SharedAnalysis
-from ml.training.urgency import LEVELS, UrgencyModel
+from ml.models.doctor_ranker import DoctorRanker, RoutingRules
+from ml.models.novelty import NoveltyScorer
+from ml.models.specialty import RankedSpecialty, SpecialtyRouter
+from ml.models.tfidf import SharedAnalysis
+from ml.models.urgency import LEVELS, UrgencyModel
 
 BUNDLE_FILE = "bundle.joblib"
 MANIFEST_FILE = "manifest.json"
+# Where the bundle's classes lived until 2026-12-07 (ml/training/): a bundle pickled before then
+# names them there, and still loads.
+MOVED_MODULES = {
+    f"ml.training.{name}": f"ml.models.{name}"
+    for name in ("specialty", "urgency", "novelty", "tfidf", "doctor_ranker", "zero_shot", "bundle")
+}
 
 
 class BundleIntegrityError(ValueError):
@@ -117,9 +127,23 @@ class RoutingBundle:
             raise BundleIntegrityError(
                 f"{folder / BUNDLE_FILE} has SHA-256 {actual}, manifest says {manifest['sha256']}"
             )
-        bundle = joblib.load(folder / BUNDLE_FILE)
+        with _moved_module_names():
+            bundle = joblib.load(folder / BUNDLE_FILE)
         if not isinstance(bundle, cls):
             raise BundleIntegrityError(
                 f"{folder / BUNDLE_FILE} holds a {type(bundle).__name__}, not a RoutingBundle"
             )
         return bundle
+
+
+@contextmanager
+def _moved_module_names() -> Iterator[None]:
+    """Let the unpickler find a moved class under its old module name, for the length of one load."""
+    aliased = [old for old in MOVED_MODULES if old not in sys.modules]
+    for old in aliased:
+        sys.modules[old] = importlib.import_module(MOVED_MODULES[old])
+    try:
+        yield
+    finally:
+        for old in aliased:
+            sys.modules.pop(old, None)

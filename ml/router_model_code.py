@@ -6,6 +6,6 @@ blobs; the bundle itself travels as the version's `bundle` artifact.)
 
 from mlflow.models import set_model
 
-from ml.training.tracking import CaseRouterModel
+from ml.registry import CaseRouterModel
 
 set_model(CaseRouterModel())

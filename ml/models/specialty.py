@@ -4,7 +4,7 @@ Three channels, one softmax:
 - a linear model over TF-IDF words (1-2 grams) and character 3-5 grams — the exact terms —
   optionally with the multilingual sentence embedding appended as a dense view;
 - zero-shot: the embedding's cosine to each specialty's English and Spanish description
-  (`ml.training.zero_shot`), which routes a specialty the training data barely has;
+  (`ml.models.zero_shot`), which routes a specialty the training data barely has;
 - a combiner, P(code) = softmax(a * linear_score + b * zero_shot_similarity), whose two weights
   are fitted on the dev split by likelihood: this is both the blend and the calibration
   (a and b act as inverse temperatures).
@@ -34,8 +34,8 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
 from ml.embeddings.base import Vectors
+from ml.models.zero_shot import ZeroShotSpecialties
 from ml.taxonomy import load_taxonomy
-from ml.training.zero_shot import ZeroShotSpecialties
 
 
 class SpecialtyRouterConfig(BaseModel):

@@ -16,24 +16,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from ml.models.doctor_ranker import FEATURES
 from ml.taxonomy import load_taxonomy
 
-FEATURES = (
-    "specialty_fit",  # summed probability of the doctor's own specialties
-    "interest_fit",  # ... of the specialties the doctor follows
-    "has_top_specialty",
-    "reads_language",
-    "profile_similarity",  # cosine of the case to the mean of the cases the doctor answered
-    "similar_cases_answered",  # of the case's nearest resolved cases
-    "answers_total",
-    "answers_7d",
-    "answers_30d",
-    "load_24h",
-    "local_hour",
-    "log_response_hours",  # mean log hours from post to the doctor's answer
-    "accept_rate",
-    "days_since_last_answer",
-)
+NEIGHBOURS = 20  # nearest resolved cases whose answerers become candidates
+
 _WINDOWS = {
     "load_24h": timedelta(hours=24),
     "answers_7d": timedelta(days=7),

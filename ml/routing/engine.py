@@ -21,11 +21,11 @@ from ml.embeddings.batching import QueryBatcher
 from ml.index import Hit, SearchFilter
 from ml.language import UNKNOWN, detect_language
 from ml.matching import Matcher, post_text
-from ml.training.bundle import RoutingBundle
-from ml.training.doctor_ranker import RankedDoctor, apply_rules, rank_doctors
-from ml.training.doctors import CaseContext, DoctorActivity, DoctorProfile
-from ml.training.interactions import NEIGHBOURS
-from ml.training.specialty import RankedSpecialty
+from ml.models.bundle import RoutingBundle
+from ml.models.doctor_ranker import RankedDoctor, apply_rules
+from ml.models.specialty import RankedSpecialty
+from ml.routing.doctor_ranking import rank_doctors
+from ml.routing.doctors import NEIGHBOURS, CaseContext, DoctorActivity, DoctorProfile
 
 # similar cases from another language than the post's, when any is among the candidates: the
 # English report must reach a Spanish post even where Spanish cases of the condition fill the top

@@ -1,0 +1,1 @@
+"""Serving-time routing: the engine, live doctor state and the answer book (what a worker holds)."""
