@@ -1,4 +1,4 @@
-"""The /v1 routes: route a case, ingest and erase cases, answers, resolutions, doctors.
+"""The /v1 routes: route a case, ingest and erase cases, answers, resolutions, feedback, doctors.
 
 Every write commits to the store first (the acknowledgement), then brings the index and the
 in-memory doctor state up to date; text is de-identified before it is stored or embedded.
@@ -30,6 +30,8 @@ from service.schemas import (
     CaseOut,
     DoctorIn,
     DoctorOut,
+    FeedbackIn,
+    FeedbackOut,
     ModelOut,
     NewCase,
     Problem,
@@ -43,7 +45,13 @@ from service.schemas import (
     UrgencyOut,
 )
 from service.store import records
-from service.store.errors import AnswerConflictError, CaseConflictError, UnknownCaseError
+from service.store.errors import (
+    AnswerConflictError,
+    CaseConflictError,
+    UnknownCaseError,
+    UnknownDoctorError,
+)
+from service.store.records import Feedback
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
@@ -162,7 +170,8 @@ def get_case(case_id: IdInPath, rt: Rt) -> CaseOut:
     dependencies=[_requires("ingest")],
 )
 def delete_case(case_id: IdInPath, rt: Rt) -> Response:
-    """Erase a case from the store, the index, the embedding cache and every later result."""
+    """Erase a case (with its answers, resolution and feedback, and the feedback naming it as a
+    similar case) from the store, the index, the embedding cache and every later result."""
     stored = _stored(rt, case_id)
     rt.store.delete_case(case_id)
     forget = getattr(rt.encoder, "forget", None)
@@ -182,19 +191,7 @@ def delete_case(case_id: IdInPath, rt: Rt) -> Response:
 def add_answer(case_id: IdInPath, body: AnswerIn, rt: Rt) -> dict[str, str]:
     stored = _stored(rt, case_id)
     answered_at = body.created_at or datetime.now(UTC)
-    if answered_at < stored.created_at:
-        raise ApiError(
-            422,
-            "Invalid request",
-            "an answer cannot come before its case",
-            errors=[
-                {
-                    "field": "created_at",
-                    "message": f"{answered_at.isoformat()} is before the case was posted "
-                    f"({stored.created_at.isoformat()})",
-                }
-            ],
-        )
+    _not_before(answered_at, stored, detail="an answer cannot come before its case")
     answer_id = f"{case_id}:{body.doctor_id}"  # one answer per doctor and case
     try:
         outcome = rt.store.add_answer(
@@ -224,15 +221,65 @@ def add_answer(case_id: IdInPath, body: AnswerIn, rt: Rt) -> dict[str, str]:
 )
 def resolve_case(case_id: IdInPath, body: ResolutionIn, rt: Rt) -> CaseOut:
     """Mark a case resolved: it becomes a similar-case candidate at once."""
+    resolved_at = body.created_at or datetime.now(UTC)
+    _not_before(resolved_at, _stored(rt, case_id), detail="a resolution cannot come before its case")
     try:
         rt.store.resolve_case(
             case_id,
-            records.Resolution(body.diagnosis, tuple(body.specialties), datetime.now(UTC), body.summary),
+            records.Resolution(body.diagnosis, tuple(body.specialties), resolved_at, body.summary),
         )
-    except UnknownCaseError:
+    except UnknownCaseError:  # erased since the check above
         raise ApiError(404, "Not Found", f"no case {case_id!r}") from None
     rt.sync.catch_up()
     return _case_out(_stored(rt, case_id))
+
+
+@router.post(
+    "/cases/{case_id}/feedback",
+    status_code=201,
+    response_model=FeedbackOut,
+    responses={**ERRORS, 404: {"model": Problem}},
+    dependencies=[_requires("route")],
+)
+def add_feedback(case_id: IdInPath, body: FeedbackIn, rt: Rt) -> FeedbackOut:
+    """Record whether a similar case or a doctor suggested for a case was useful: training data."""
+    stored = _stored(rt, case_id)
+    given_at = body.created_at or datetime.now(UTC)
+    if body.similar_case_id == case_id:
+        raise _invalid("similar_case_id", f"{case_id!r} is the case itself, never its own similar case")
+    _not_before(given_at, stored, detail="feedback cannot come before its case")
+    if body.similar_case_id is not None:
+        similar = rt.store.get_cases([body.similar_case_id]).get(body.similar_case_id)
+        if similar is None:
+            raise _invalid("similar_case_id", f"no case {body.similar_case_id!r}")
+        _not_before(given_at, similar, detail="feedback cannot come before the similar case it names")
+    try:
+        feedback = rt.store.add_feedback(
+            Feedback(
+                uuid.uuid4().hex,
+                case_id,
+                body.useful,
+                given_at,
+                similar_case_id=body.similar_case_id,
+                doctor_id=body.doctor_id,
+                by=body.by,
+            )
+        )
+    except UnknownCaseError as error:  # erased since the checks above
+        if error.case_id == case_id:
+            raise ApiError(404, "Not Found", f"no case {case_id!r}") from None
+        raise _invalid("similar_case_id", f"no case {error.case_id!r}") from None
+    except UnknownDoctorError as error:
+        raise _invalid("doctor_id", f"no doctor {error.doctor_id!r}") from None
+    return FeedbackOut(
+        id=feedback.feedback_id,
+        case_id=feedback.case_id,
+        similar_case_id=feedback.similar_case_id,
+        doctor_id=feedback.doctor_id,
+        useful=feedback.useful,
+        by=feedback.by,
+        created_at=feedback.created_at,
+    )
 
 
 @router.put("/doctors/{doctor_id}", responses=ERRORS, dependencies=[_requires("ingest")])
@@ -329,6 +376,22 @@ def _put(rt: Runtime, case_id: str, body: StoredCaseIn, *, upsert: bool) -> Case
         ) from None
     rt.sync.catch_up()
     return _case_out(_stored(rt, case_id))
+
+
+def _invalid(field: str, message: str, *, detail: str = "1 field(s) failed validation") -> ApiError:
+    """A 422 naming one field, shaped like the schema's own validation errors."""
+    return ApiError(422, "Invalid request", detail, errors=[{"field": field, "message": message}])
+
+
+def _not_before(at: datetime, case: records.StoredCase, *, detail: str) -> None:
+    """Refuse (422 on `created_at`) an event dated before `case` was posted: training splits and
+    activity windows are cut by these times."""
+    if at < case.created_at:
+        raise _invalid(
+            "created_at",
+            f"{at.isoformat()} is before case {case.case_id!r} was posted ({case.created_at.isoformat()})",
+            detail=detail,
+        )
 
 
 def _stored(rt: Runtime, case_id: str) -> records.StoredCase:

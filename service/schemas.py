@@ -149,6 +149,39 @@ class ResolutionIn(BaseModel):
     diagnosis: Diagnosis
     summary: Summary | None = None
     specialties: list[SpecialtyCode] = Field(default_factory=list, max_length=10)
+    created_at: PastTime | None = Field(
+        default=None,
+        description="resolution time; default: when the service received it; never before the case's own",
+    )
+
+
+class FeedbackIn(BaseModel):
+    """A doctor's verdict on one suggestion for a case: a similar case or a doctor, exactly one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"similar_case_id": "case-0917", "useful": True, "by": "d-4410"},
+                {"doctor_id": "d-2208", "useful": False},
+            ]
+        },
+    )
+
+    similar_case_id: Identifier | None = None
+    doctor_id: Identifier | None = None
+    useful: bool
+    by: Identifier | None = Field(default=None, description="the doctor giving the feedback")
+    created_at: PastTime | None = Field(
+        default=None, description="default: when the service received it; never before the case's own"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FeedbackIn:
+        if (self.similar_case_id is None) == (self.doctor_id is None):
+            raise ValueError("send exactly one of `similar_case_id` and `doctor_id`")
+        return self
 
 
 class DoctorIn(BaseModel):
@@ -256,6 +289,16 @@ class CaseOut(BaseModel):
     resolved: bool
     diagnosis: str | None
     redactions: dict[str, int] = Field(description=REDACTIONS)
+
+
+class FeedbackOut(BaseModel):
+    id: str
+    case_id: str
+    similar_case_id: str | None
+    doctor_id: str | None
+    useful: bool
+    by: str | None
+    created_at: datetime
 
 
 class Problem(BaseModel):

@@ -104,6 +104,28 @@ class AnswerRow(Base):
     accepted: Mapped[bool]
 
 
+class FeedbackRow(Base):
+    """A doctor's verdict on one suggestion made for a case: a similar case or a doctor."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        Index("ix_feedback_created_at_id", "created_at", "id"),  # keyset paging in time order
+        CheckConstraint("(similar_case_id IS NULL) <> (doctor_id IS NULL)", name="one_target"),
+    )
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    # Erasing a case also erases every verdict that names it as someone else's similar case.
+    similar_case_id: Mapped[str | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    # No foreign key, as for answers: the store checks the doctor exists when the verdict is given.
+    doctor_id: Mapped[str | None] = mapped_column(String)
+    useful: Mapped[bool]
+    by: Mapped[str | None] = mapped_column(String)  # the doctor who gave the verdict
+    created_at: Mapped[datetime]
+
+
 class DoctorRow(Base):
     __tablename__ = "doctors"
 

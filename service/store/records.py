@@ -155,3 +155,25 @@ class RoutingDecision:
     doctor_ids: tuple[str, ...]  # ranked
     case_id: str | None = None
     created_at: datetime | None = None  # default: when recorded
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A doctor's verdict on one suggestion made for a case: a similar case or a doctor, exactly one.
+
+    Ids and a boolean only, never case text.
+    """
+
+    feedback_id: str
+    case_id: str  # the case the suggestion was made for
+    useful: bool
+    created_at: datetime
+    similar_case_id: str | None = None
+    doctor_id: str | None = None
+    by: str | None = None  # the doctor giving the verdict, when the platform says who
+
+    def __post_init__(self) -> None:
+        if (self.similar_case_id is None) == (self.doctor_id is None):
+            raise ValueError(
+                f"feedback {self.feedback_id!r} needs exactly one of similar_case_id and doctor_id"
+            )

@@ -1,4 +1,5 @@
-"""The case store's operations: cases, resolutions, answers, doctors, erasures, routing decisions.
+"""The case store's operations: cases, resolutions, answers, feedback, doctors, erasures, routing
+decisions.
 
 Every change an index replica must learn about (a case created or updated, resolved, deleted)
 takes the next change sequence number (`seq`) from the single-row `change_counter`, locked for
@@ -36,6 +37,7 @@ from service.store.models import (
     ChangeCounter,
     DoctorRow,
     ErasureRow,
+    FeedbackRow,
     ResolutionRow,
     RoutingDecisionRow,
 )
@@ -45,6 +47,7 @@ from service.store.records import (
     ChangeBatch,
     Doctor,
     Erasure,
+    Feedback,
     NewCase,
     Outcome,
     RankedSpecialty,
@@ -141,15 +144,16 @@ class CaseStore:
             return {case.id: _stored_case(case, resolution) for case, resolution in session.execute(query)}
 
     def delete_case(self, case_id: str) -> bool:
-        """Hard-delete a case, its answers, resolution and routing decisions, and record an erasure
-        (id only) with a new seq. True if it was deleted; False if there was no such case (never
-        posted, or already deleted: nothing to erase, no erasure recorded)."""
+        """Hard-delete a case, its answers, resolution, routing decisions and feedback (given on it
+        or naming it as a similar case), and record an erasure (id only) with a new seq. True if it
+        was deleted; False if there was no such case (never posted, or already deleted: nothing to
+        erase, no erasure recorded)."""
         with self._writing() as session:
             counter = _lock_changes(session)
             if session.scalar(select(CaseRow.id).where(CaseRow.id == case_id)) is None:
                 return False
             session.execute(delete(RoutingDecisionRow).where(RoutingDecisionRow.case_id == case_id))
-            # answers and the resolution go with the case: ON DELETE CASCADE
+            # answers, the resolution and feedback on or naming the case go with it: ON DELETE CASCADE
             session.execute(delete(CaseRow).where(CaseRow.id == case_id))
             seq = _next_seq(counter)
             session.add(ErasureRow(seq=seq, case_id=case_id, erased_at=self._now()))
@@ -336,6 +340,58 @@ class CaseStore:
                 return
             cursor = page[-1].answer
 
+    # --- feedback --------------------------------------------------------------------------------
+
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        """Store a verdict and return it as stored (in UTC). `UnknownCaseError` names the missing
+        case (`case_id` or `similar_case_id`); `UnknownDoctorError` the missing doctor."""
+        stored = replace(feedback, created_at=as_utc(feedback.created_at, what="created_at"))
+        return self._retrying_once(lambda: self._add_feedback(stored))
+
+    def _add_feedback(self, feedback: Feedback) -> Feedback:
+        with self._writing() as session:
+            # Checked in the transaction that inserts: a case erased meanwhile fails the foreign
+            # key instead, and the retry reports it here.
+            for case_id in (feedback.case_id, feedback.similar_case_id):
+                if case_id is not None and session.get(CaseRow, case_id) is None:
+                    raise UnknownCaseError(case_id)
+            if feedback.doctor_id is not None and session.get(DoctorRow, feedback.doctor_id) is None:
+                raise UnknownDoctorError(feedback.doctor_id)
+            session.add(
+                FeedbackRow(
+                    id=feedback.feedback_id,
+                    case_id=feedback.case_id,
+                    similar_case_id=feedback.similar_case_id,
+                    doctor_id=feedback.doctor_id,
+                    useful=feedback.useful,
+                    by=feedback.by,
+                    created_at=feedback.created_at,
+                )
+            )
+        return feedback
+
+    def all_feedback(self, *, page_size: int = 5000) -> Iterator[Feedback]:
+        """Every verdict, oldest first, streamed in pages: what training sets are assembled from."""
+        query = select(FeedbackRow).order_by(FeedbackRow.created_at, FeedbackRow.id).limit(page_size)
+        cursor: Feedback | None = None
+        while True:
+            page_query = query
+            if cursor is not None:  # keyset paging, as for answers
+                page_query = query.where(
+                    or_(
+                        FeedbackRow.created_at > cursor.created_at,
+                        and_(
+                            FeedbackRow.created_at == cursor.created_at, FeedbackRow.id > cursor.feedback_id
+                        ),
+                    )
+                )
+            with self._reading() as session:
+                page = [_feedback(row) for row in session.scalars(page_query)]
+            yield from page
+            if len(page) < page_size:
+                return
+            cursor = page[-1]
+
     # --- doctors ---------------------------------------------------------------------------------
 
     def put_doctor(self, doctor: Doctor) -> Outcome:
@@ -501,6 +557,18 @@ def _answer(row: AnswerRow) -> Answer:
         doctor_id=row.doctor_id,
         created_at=row.created_at,
         accepted=row.accepted,
+    )
+
+
+def _feedback(row: FeedbackRow) -> Feedback:
+    return Feedback(
+        feedback_id=row.id,
+        case_id=row.case_id,
+        useful=row.useful,
+        created_at=row.created_at,
+        similar_case_id=row.similar_case_id,
+        doctor_id=row.doctor_id,
+        by=row.by,
     )
 
 

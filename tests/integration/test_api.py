@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -24,6 +26,7 @@ from service.cli import app as cli
 from service.ratelimit import RateLimiter
 from service.runtime import Runtime
 from service.settings import Settings
+from service.store import CaseStore
 from tests.postgres import postgres_schema_url
 
 ROUTE_KEY = "route-secret-0000000001"
@@ -42,6 +45,35 @@ SPANISH_FONTAN = {
 
 def _auth(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def _store(client: TestClient) -> CaseStore:
+    store: CaseStore = client.app.state.runtime.store  # type: ignore[attr-defined]
+    return store
+
+
+def _post_case(client: TestClient, case_id: str, created_at: str) -> None:
+    case = {"id": case_id, **SPANISH_FONTAN, "language": "es", "created_at": created_at}
+    posted = client.post("/v1/cases", json=case, headers=_auth(INGEST_KEY))
+    assert posted.status_code == 201, posted.text
+
+
+def _put_doctor(client: TestClient, doctor_id: str) -> None:
+    doctor = {"specialties": ["pediatric_pulmonology"], "languages": ["es"]}
+    assert client.put(f"/v1/doctors/{doctor_id}", json=doctor, headers=_auth(INGEST_KEY)).status_code == 200
+
+
+def _feedback_on(client: TestClient, *case_ids: str) -> list[tuple[str, str | None, str | None]]:
+    """What the store exports for training, restricted to these cases: (case, similar case, doctor)."""
+    return [
+        (f.case_id, f.similar_case_id, f.doctor_id)
+        for f in _store(client).all_feedback()
+        if f.case_id in case_ids or f.similar_case_id in case_ids
+    ]
+
+
+def _error_fields(problem: dict[str, Any]) -> list[str]:
+    return [e["field"] for e in problem["errors"]]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -278,6 +310,174 @@ def test_answers_doctors_and_unavailability(client: TestClient) -> None:
         ).status_code
         == 404
     )
+
+
+def test_feedback_on_a_similar_case_or_a_doctor_is_stored_and_exported(client: TestClient) -> None:
+    _post_case(client, "fb-case-1", "2026-06-01T12:00:00Z")
+    _post_case(client, "fb-similar-1", "2026-05-01T08:00:00Z")
+    _put_doctor(client, "fb-doc-1")
+
+    on_case = client.post(
+        "/v1/cases/fb-case-1/feedback",
+        json={
+            "similar_case_id": "fb-similar-1",
+            "useful": True,
+            "by": "fb-doc-1",
+            "created_at": "2026-06-02T11:00:00+02:00",
+        },
+        headers=_auth(ROUTE_KEY),
+    )
+    assert on_case.status_code == 201, on_case.text
+    body = on_case.json()
+    assert body["id"]
+    assert datetime.fromisoformat(body.pop("created_at")) == datetime(2026, 6, 2, 9, tzinfo=UTC)
+    assert {k: v for k, v in body.items() if k != "id"} == {
+        "case_id": "fb-case-1",
+        "similar_case_id": "fb-similar-1",
+        "doctor_id": None,
+        "useful": True,
+        "by": "fb-doc-1",
+    }
+    on_doctor = client.post(
+        "/v1/cases/fb-case-1/feedback",
+        json={"doctor_id": "fb-doc-1", "useful": False},
+        headers=_auth(ROUTE_KEY),
+    )
+    assert on_doctor.status_code == 201, on_doctor.text
+    assert on_doctor.json()["by"] is None and on_doctor.json()["similar_case_id"] is None
+    received = datetime.fromisoformat(on_doctor.json()["created_at"])
+    assert abs(datetime.now(UTC) - received) < timedelta(minutes=1), "default: when it was received"
+    assert on_doctor.json()["id"] != body["id"]
+
+    exported = [f for f in _store(client).all_feedback() if f.case_id == "fb-case-1"]
+    assert [(f.feedback_id, f.similar_case_id, f.doctor_id, f.useful, f.by) for f in exported] == [
+        (body["id"], "fb-similar-1", None, True, "fb-doc-1"),
+        (on_doctor.json()["id"], None, "fb-doc-1", False, None),
+    ], "exported oldest first"
+    assert exported[0].created_at == datetime(2026, 6, 2, 9, tzinfo=UTC)
+    assert (
+        client.post(
+            "/v1/cases/fb-case-1/feedback",
+            json={"doctor_id": "fb-doc-1", "useful": True},
+            headers=_auth(ADMIN_KEY),
+        ).status_code
+        == 403
+    )
+
+
+def test_bad_feedback_is_refused_naming_the_field(client: TestClient) -> None:
+    _post_case(client, "fb-case-2", "2026-06-01T12:00:00Z")
+    _post_case(client, "fb-similar-2", "2026-06-03T12:00:00Z")
+    _put_doctor(client, "fb-doc-2")
+
+    def send(case_id: str, **body: object) -> tuple[int, dict[str, Any]]:
+        response = client.post(
+            f"/v1/cases/{case_id}/feedback", json={"useful": True, **body}, headers=_auth(ROUTE_KEY)
+        )
+        return response.status_code, response.json()
+
+    assert send("fb-nope", doctor_id="fb-doc-2") == (
+        404,
+        {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no case 'fb-nope'"},
+    )
+    for body, field in [
+        ({"similar_case_id": "fb-nope"}, "similar_case_id"),
+        ({"similar_case_id": "fb-case-2"}, "similar_case_id"),  # never its own similar case
+        ({"doctor_id": "fb-nope"}, "doctor_id"),
+        ({"doctor_id": "fb-doc-2", "created_at": "2026-06-01T11:59:00Z"}, "created_at"),  # before the case
+        ({"similar_case_id": "fb-similar-2", "created_at": "2026-06-02T12:00:00Z"}, "created_at"),
+        ({"doctor_id": "fb-doc-2", "created_at": "9999-12-31T00:00:00Z"}, "created_at"),  # future
+        ({"doctor_id": "fb-doc-2", "created_at": "2026-06-02T12:00:00"}, "created_at"),  # no zone
+        ({"doctor_id": "fb-doc-2", "by": "not an id"}, "by"),
+        ({"doctor_id": "fb-doc-2", "useful": "perhaps"}, "useful"),
+    ]:
+        status, problem = send("fb-case-2", **body)
+        assert status == 422, (body, problem)
+        assert _error_fields(problem) == [field], body
+    _, early = send("fb-case-2", doctor_id="fb-doc-2", created_at="2026-06-01T11:59:00Z")
+    assert early["detail"] == "feedback cannot come before its case"
+    assert early["errors"][0]["message"] == (
+        "2026-06-01T11:59:00+00:00 is before case 'fb-case-2' was posted (2026-06-01T12:00:00+00:00)"
+    )
+    _, unknown_doctor = send("fb-case-2", doctor_id="fb-nope")
+    assert unknown_doctor["errors"][0]["message"] == "no doctor 'fb-nope'"
+    for body in ({"similar_case_id": "fb-similar-2", "doctor_id": "fb-doc-2"}, {}):
+        status, problem = send("fb-case-2", **body)
+        assert status == 422, body
+        assert "exactly one of `similar_case_id` and `doctor_id`" in problem["errors"][0]["message"]
+    assert _feedback_on(client, "fb-case-2", "fb-similar-2") == [], "nothing refused was stored"
+
+
+def test_erasing_a_case_erases_the_feedback_on_it_and_naming_it(client: TestClient) -> None:
+    for case_id in ("fb-erase-a", "fb-erase-b", "fb-erase-c"):
+        _post_case(client, case_id, "2026-06-01T12:00:00Z")
+    _put_doctor(client, "fb-doc-3")
+    for case_id, target in [
+        ("fb-erase-a", {"similar_case_id": "fb-erase-b"}),  # names the erased case
+        ("fb-erase-b", {"similar_case_id": "fb-erase-c"}),  # on the erased case
+        ("fb-erase-b", {"doctor_id": "fb-doc-3"}),  # on the erased case
+        ("fb-erase-c", {"similar_case_id": "fb-erase-a"}),  # unrelated: stays
+        ("fb-erase-c", {"doctor_id": "fb-doc-3"}),  # unrelated: stays
+    ]:
+        given = client.post(
+            f"/v1/cases/{case_id}/feedback", json={"useful": True, **target}, headers=_auth(ROUTE_KEY)
+        )
+        assert given.status_code == 201, given.text
+    assert len(_feedback_on(client, "fb-erase-a", "fb-erase-b", "fb-erase-c")) == 5
+
+    assert client.delete("/v1/cases/fb-erase-b", headers=_auth(INGEST_KEY)).status_code == 204
+    assert _feedback_on(client, "fb-erase-a", "fb-erase-b", "fb-erase-c") == [
+        ("fb-erase-c", "fb-erase-a", None),
+        ("fb-erase-c", None, "fb-doc-3"),
+    ]
+    on_erased = client.post(
+        "/v1/cases/fb-erase-b/feedback",
+        json={"doctor_id": "fb-doc-3", "useful": True},
+        headers=_auth(ROUTE_KEY),
+    )
+    assert on_erased.status_code == 404
+    naming_erased = client.post(
+        "/v1/cases/fb-erase-a/feedback",
+        json={"similar_case_id": "fb-erase-b", "useful": True},
+        headers=_auth(ROUTE_KEY),
+    )
+    assert naming_erased.status_code == 422
+    assert _error_fields(naming_erased.json()) == ["similar_case_id"]
+
+
+def test_resolutions_are_never_dated_before_their_case_and_erased_cases_take_no_writes(
+    client: TestClient,
+) -> None:
+    _post_case(client, "time-res-1", "2026-06-01T12:00:00Z")
+    resolution = {"diagnosis": "bronquitis plástica", "specialties": ["pediatric_pulmonology"]}
+
+    def resolve(created_at: str) -> tuple[int, dict[str, Any]]:
+        response = client.post(
+            "/v1/cases/time-res-1/resolution",
+            json={**resolution, "created_at": created_at},
+            headers=_auth(INGEST_KEY),
+        )
+        return response.status_code, response.json()
+
+    for created_at in ("2026-06-01T11:59:59Z", "9999-12-31T00:00:00Z"):  # before the case; the future
+        status, problem = resolve(created_at)
+        assert status == 422 and _error_fields(problem) == ["created_at"], created_at
+    assert resolve("2026-06-01T11:59:59Z")[1]["detail"] == "a resolution cannot come before its case"
+    assert client.get("/v1/cases/time-res-1", headers=_auth(ROUTE_KEY)).json()["resolved"] is False
+    status, resolved = resolve("2026-06-03T08:00:00Z")
+    assert status == 200 and resolved["resolved"] is True
+    stored = _store(client).get_case("time-res-1").resolution
+    assert stored is not None and stored.resolved_at == datetime(2026, 6, 3, 8, tzinfo=UTC)
+
+    assert client.delete("/v1/cases/time-res-1", headers=_auth(INGEST_KEY)).status_code == 204
+    answer = client.post(
+        "/v1/cases/time-res-1/answers",
+        json={"doctor_id": "d00001", "created_at": "2026-06-04T08:00:00Z"},
+        headers=_auth(INGEST_KEY),
+    )
+    assert answer.status_code == 404 and answer.json()["detail"] == "no case 'time-res-1'"
+    assert resolve("2026-06-04T08:00:00Z")[0] == 404
+    assert _store(client).answers_for_case("time-res-1") == []
 
 
 def test_similar_cases_of_a_stored_case_and_the_specialty_list(

@@ -43,7 +43,16 @@ from service.store.models import Base, ChangeCounter
 from tests.postgres import postgres_schema_url
 
 T0 = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
-TABLES = {"cases", "resolutions", "answers", "doctors", "erasures", "routing_decisions", "change_counter"}
+TABLES = {
+    "feedback",
+    "cases",
+    "resolutions",
+    "answers",
+    "doctors",
+    "erasures",
+    "routing_decisions",
+    "change_counter",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
