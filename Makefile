@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow test-model test-all lint run sample clean
+.PHONY: help install test test-slow test-model test-all lint run mlflow sample clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ lint: $(STAMP) ## ruff, mypy --strict and the import contracts (pyproject.toml [
 
 run: $(STAMP) ## serve the API on 127.0.0.1:8000 (first run: world, champion model, store, index)
 	$(BIN)/casematch serve
+
+mlflow: $(STAMP) ## open the MLflow UI over the local tracking store (var/mlflow.db) on 127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri "$${CASEMATCH_MLFLOW_TRACKING_URI:-sqlite:///$${CASEMATCH_HOME:-$(CURDIR)/var}/mlflow.db}" \
+		--host 127.0.0.1 --port 5000 --workers 1
 
 sample: $(STAMP) ## regenerate the committed test sample in data/synthetic/sample
 	$(BIN)/casematch synth --name sample --cases 2000 --doctors 500 --force

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from test_ledger import record_test_use, usage_sentence
 
+from ml.data.synthetic import SyntheticWorld
 from ml.embeddings import load_encoder
 from ml.evaluation.ranking import random_rank_metrics, rank_metrics
 from ml.evaluation.replay import LatentWorld, ReplayCase, first_answer_hours, rebuild_latent_world, summarise
@@ -40,6 +41,7 @@ from ml.models.specialty import SpecialtyRouter, SpecialtyRouterConfig, majority
 from ml.models.urgency import LEVELS, threshold_for_precision
 from ml.models.zero_shot import ZeroShotSpecialties
 from ml.paths import SYNTHETIC_DIR
+from ml.privacy.batch import DeidentifiedCache, packaged_fingerprint
 from ml.synthetic.knowledge import load_knowledge_base
 from ml.taxonomy import load_taxonomy
 from ml.training.evaluate import specialty_metrics, urgency_metrics
@@ -73,10 +75,14 @@ def main() -> None:
     encoder = load_encoder("use", threads=1, cache_path=args.cache)
     config = TrainingConfig()
     started = time.perf_counter()
-    data = load_training_data(config, args.world, encoder, score_test=True)
+    cache = DeidentifiedCache(args.cache.with_name("deidentified.sqlite"), packaged_fingerprint())
+    world = SyntheticWorld(args.world, cache=cache)  # posts de-identified, as the store keeps them
+    platform = world.read()
+    cache.close()
+    data = load_training_data(config, platform, world.split, encoder, score_test=True)
     log(f"data ready in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    result = train(config, args.world, encoder, encoder_spec="use", data=data, score_test=True)
+    result = train(config, platform, world.split, encoder, encoder_spec="use", data=data, score_test=True)
     log(f"trained in {time.perf_counter() - started:.0f} s: {result.seconds}")
 
     specialties, headline = specialty_section(
@@ -84,9 +90,7 @@ def main() -> None:
     )
     doctors, headline["doctors.first_recall@10"] = doctor_section(result, args.world)
     urgency, headline["urgency.emergent_recall"] = urgency_section(
-        result,
-        data.sets["test"]["synthetic"],
-        [data.labels[i]["urgency"] for i in data.sets["test"]["synthetic"].rows],
+        result, data, data.urgency_labels(data.rows_of("test"))
     )
     sections = [specialties, doctors, urgency, novelty_section(result)]
     uses = record_test_use("bench/quality.py", "test", headline, note=f"world {args.world.name}")
@@ -192,7 +196,8 @@ def specialty_section(
 
 def _new_presentation_mask(data: TrainingData, synthetic: LabelledSet) -> npt.NDArray[np.bool_]:
     """Posts written from a presentation that no training-month post used."""
-    pair = [(r["condition_id"], r["presentation_index"]) for r in data.labels]
+    truth, cases = data.platform.truth, data.platform.cases
+    pair = [(truth[c.case_id].condition_id, truth[c.case_id].presentation_index) for c in cases]
     seen = {pair[i] for i in data.sets["train"]["synthetic"].rows}
     return np.array([pair[i] not in seen for i in synthetic.rows])
 
@@ -332,10 +337,13 @@ def _by_hidden_rate(latent: LatentWorld, case: ReplayCase) -> npt.NDArray[np.int
 # --- urgency and novelty -------------------------------------------------------------------------------
 
 
-def urgency_section(result: TrainingResult, synthetic: LabelledSet, levels: list[str]) -> tuple[str, float]:
-    """The urgency tables, and the served model's emergent recall for the ledger."""
+def urgency_section(
+    result: TrainingResult, data: TrainingData, labelled: Sequence[tuple[int, str]]
+) -> tuple[str, float]:
+    """The urgency tables on every test case (row, level), and the served model's emergent recall."""
     model = result.bundle.urgency
-    texts = [x.text for x in synthetic.items]
+    texts = [data.texts[i] for i, _ in labelled]
+    levels = [level for _, level in labelled]
     p = model.predict_proba(texts)
     arms = {
         "always urgent (floor)": ["urgent"] * len(texts),

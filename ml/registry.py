@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,19 +127,37 @@ def promote(version: int | None = None, *, tolerance: float = 0.005) -> Promotio
         candidate_tags = client.get_run(str(candidate.run_id)).data.tags
         if champion_tags.get("data_hash") != candidate_tags.get("data_hash"):
             reasons.append("note: trained on different data than the champion, so the dev sets differ")
-        promoted = True
-        for name in PROMOTION_METRICS:
-            if name not in champion_metrics:
-                continue
-            old, new = champion_metrics[name], candidate_metrics.get(name)
-            if new is None:
-                promoted = False
-                reasons.append(f"{name}: champion has {old:.4f}, candidate was not evaluated on it")
-            elif new < old - tolerance:
-                promoted = False
-                reasons.append(f"{name}: {new:.4f} < champion {old:.4f} - tolerance {tolerance}")
-            else:
-                reasons.append(f"{name}: {new:.4f} vs champion {old:.4f}")
+        promoted, compared = compare_metrics(
+            candidate_metrics, champion_metrics, PROMOTION_METRICS, tolerance
+        )
+        reasons += compared
+    return record_decision(version, promoted, reasons)
+
+
+def compare_metrics(
+    candidate: Mapping[str, float], champion: Mapping[str, float], names: Sequence[str], tolerance: float
+) -> tuple[bool, list[str]]:
+    """Whether the candidate loses on none of `names` by more than `tolerance` (higher is better),
+    and a reason per metric; a metric the champion lacks is not compared."""
+    promoted, reasons = True, []
+    for name in names:
+        if name not in champion:
+            continue
+        old, new = champion[name], candidate.get(name)
+        if new is None:
+            promoted = False
+            reasons.append(f"{name}: champion has {old:.4f}, candidate was not evaluated on it")
+        elif new < old - tolerance:
+            promoted = False
+            reasons.append(f"{name}: {new:.4f} < champion {old:.4f} - tolerance {tolerance}")
+        else:
+            reasons.append(f"{name}: {new:.4f} vs champion {old:.4f}")
+    return promoted, reasons
+
+
+def record_decision(version: int, promoted: bool, reasons: Sequence[str]) -> PromotionDecision:
+    """Move the champion alias when promoted; write the decision to the version's tags either way."""
+    client = MlflowClient()
     if promoted:
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
     client.set_model_version_tag(

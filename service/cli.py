@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,7 +28,9 @@ from ml.taxonomy import load_taxonomy
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from ml.training.pipeline import TrainingConfig
+    from ml.data import TimeSplit
+    from ml.models.bundle import RoutingBundle
+    from ml.training.pipeline import TrainingConfig, TrainingData, TrainingResult
 
 app = typer.Typer(
     help="casematch: route hard patient cases to the right specialties, doctors and similar resolved cases.",
@@ -274,9 +277,16 @@ def _training_config(config_file: Path | None, corpora: str | None) -> TrainingC
         raise typer.Exit(code=2) from None
 
 
+_SOURCE_HELP = (
+    "world: the synthetic world named by --world; store: everything CASEMATCH_DATABASE_URL recorded"
+)
+_SHARE_HELP = "share of the store's cases, by posting time, for the {} split (newest last)"
+
+
 @app.command()
 def train(
-    world: Annotated[str, typer.Option(help="synthetic world to train on")] = "world",
+    source: Annotated[str, typer.Option(help=_SOURCE_HELP)] = "world",
+    world: Annotated[str, typer.Option(help="synthetic world to train on (--source world)")] = "world",
     config: Annotated[
         Path | None,
         typer.Option(
@@ -286,33 +296,136 @@ def train(
     corpora: Annotated[
         str | None, typer.Option(help="real corpora to add, comma-separated: mtsamples,codiesp ('' for none)")
     ] = None,
+    dev_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("dev"))] = 0.1,
+    test_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("test"))] = 0.1,
 ) -> None:
-    """Train every routing model, evaluate on dev and test, log an MLflow run, register a version.
+    """Train every routing model, evaluate on dev, log an MLflow run, register a version.
 
-    The new version is not served until `casematch promote` makes it the champion.
+    The new version is not served until `casematch promote` makes it the champion. With
+    `--source store` the models learn from what the platform recorded: specialties from
+    resolutions, the doctor ranker from answers and acceptances in time order; urgency, which the
+    store has no labels for, carries over from the champion (the run says so).
     """
-    from ml.training.pipeline import train as run_training
-    from ml.training.pipeline import training_data_hash
-    from ml.training.tracking import log_training
+    settings = Settings()
+    _tracking(settings)
+    run = _train_and_log(settings, source, world, _training_config(config, corpora), dev_share, test_share)
+    _print_key_metrics(run.result.metrics["dev"], "dev")
+
+
+@app.command()
+def retrain(
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file of TrainingConfig values; unset ones keep defaults")
+    ] = None,
+    dev_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("dev"))] = 0.1,
+    test_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("test"))] = 0.1,
+    tolerance: Annotated[
+        float, typer.Option(min=0, help="largest drop on a dev metric that still promotes")
+    ] = 0.005,
+) -> None:
+    """Train from the store, then promote unless worse than the champion on the newest dev weeks.
+
+    Both are scored on the same data: the store's dev split, the newest cases but the test share.
+    One command for a cron job or timer; exit code 0 whether or not it promoted, 1 on failure.
+    """
+    from ml.registry import PROMOTION_METRICS, compare_metrics, record_decision
+    from ml.training.pipeline import score_bundle
 
     settings = Settings()
-    training = _training_config(config, corpora)
-    world_dir = _world_dir(settings, world)
-    encoder = _encoder(settings)
     _tracking(settings)
+    champion = _champion_bundle()
+    run = _train_and_log(settings, "store", "", _training_config(config, None), dev_share, test_share)
+    candidate = run.result.metrics["dev"]
+    if champion is None:
+        decision = record_decision(run.version, True, ["no champion yet"])
+    else:
+        version, bundle = champion
+        held = score_bundle(bundle, run.data)
+        names = [n.removeprefix("dev.").replace("_at_", "@") for n in PROMOTION_METRICS]
+        names = [n.replace("specialty.synthetic.", f"specialty.{run.data.source}.") for n in names]
+        promoted, reasons = compare_metrics(candidate, held, names, tolerance)
+        reasons.insert(0, f"on the store's dev weeks ({run.split.describe()}) against version {version}")
+        decision = record_decision(run.version, promoted, reasons)
+    verdict = "[green]promoted[/]" if decision.promoted else "[yellow]kept the champion[/]"
+    console.print(f"version {run.version}: {verdict}")
+    for reason in decision.reasons:
+        console.print(f"  {reason}")
+    _print_key_metrics(candidate, "dev")
+
+
+@dataclass(frozen=True)
+class _Run:
+    result: TrainingResult
+    data: TrainingData
+    split: TimeSplit
+    version: int
+
+
+def _champion_bundle() -> tuple[int, RoutingBundle] | None:
+    from ml.registry import champion_version, load_bundle
+
+    version = champion_version()
+    return None if version is None else (version, load_bundle(version))
+
+
+def _train_and_log(
+    settings: Settings,
+    source: str,
+    world: str,
+    training: TrainingConfig,
+    dev_share: float,
+    test_share: float,
+) -> _Run:
+    """Read the source, train, log and register a version (not promoted)."""
+    from ml.training.pipeline import load_training_data, training_data_hash
+    from ml.training.pipeline import train as run_training
+    from ml.training.tracking import log_training
+    from service.training_source import read_store, read_world, urgency_prior
+
+    if source not in ("world", "store"):
+        raise typer.BadParameter(f"{source!r} is not world or store", param_hint="--source")
+    encoder = _encoder(settings)
     started = time.perf_counter()
     try:
         with _progress_bar() as bar:
+            progress = _RichProgress(bar)
+            if source == "world":
+                _world_dir(settings, world)  # a clear message when the world is missing
+                platform, split = read_world(settings, world, progress)
+            else:
+                platform, split = read_store(settings, dev_share=dev_share, test_share=test_share)
+            champion = _champion_bundle()
+            prior = urgency_prior(settings, progress) if champion is None and not platform.truth else None
+            data = load_training_data(training, platform, split, encoder, progress)
             result = run_training(
-                training, world_dir, encoder, encoder_spec=settings.encoder, progress=_RichProgress(bar)
+                training,
+                platform,
+                split,
+                encoder,
+                encoder_spec=settings.encoder,
+                data=data,
+                progress=progress,
+                previous=champion[1] if champion else None,
+                urgency_prior=prior,
             )
-    except CorpusMissingError as exc:
-        console.print(f"[red]{exc}; or pass --corpora '' to train on the synthetic world alone[/]")
+    except (CorpusMissingError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
         raise typer.Exit(code=1) from None
-    logged = log_training(result, training, data_hash=training_data_hash(world_dir, training.corpora))
+    counts = {f"{s}.cases": sum(1 for x in data.splits if x == s) for s in ("train", "dev", "test")}
+    provenance = {
+        **platform.provenance,
+        **{k: str(v) for k, v in {**platform.counts(), **counts}.items()},
+        "split": split.describe(),
+    }
+    logged = log_training(
+        result, training, data_hash=training_data_hash(platform, training.corpora), source=provenance
+    )
     elapsed = time.perf_counter() - started
     console.print(f"registered case-router version {logged.version} (run {logged.run_id}) in {elapsed:.0f} s")
-    _print_key_metrics(result.metrics["dev"], "dev")
+    console.print(f"trained on {platform.provenance.get('source')}: {split.describe()}")
+    for note in result.notes:
+        console.print(f"[yellow]{note}[/]")
+    return _Run(result, data, split, logged.version)
 
 
 @app.command("vendor-corpora")
@@ -475,7 +588,7 @@ def bootstrap(
     if not (settings.synthetic_dir / world / "manifest.json").exists():
         defaults = {"world": {}, "sample": {"cases": 2000, "doctors": 500}}.get(world, {})
         synth(name=world, **defaults)  # type: ignore[arg-type]
-    train(world=world, config=None, corpora=corpora)
+    train(source="world", world=world, config=None, corpora=corpora, dev_share=0.1, test_share=0.1)
     promote(version=None, tolerance=0.005)
 
 

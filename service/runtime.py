@@ -18,6 +18,7 @@ from ml.embeddings.batching import QueryBatcher
 from ml.embeddings.cache import CachingEncoder
 from ml.index import CaseIndex
 from ml.matching import Matcher, post_text
+from ml.privacy.batch import DeidentifiedCache, packaged_fingerprint
 from ml.privacy.deid import Deidentifier
 from ml.progress import NoProgress, Progress
 from ml.registry import NoChampionError, champion_version, configure, load_bundle
@@ -73,7 +74,9 @@ class Runtime:
             world_dir = settings.synthetic_dir / settings.seed_world
             if (world_dir / "manifest.json").exists():
                 logger.info("empty store: loading the synthetic world %r", settings.seed_world)
-                seed_store(store, world_dir, progress=progress)  # de-identified in one process per core
+                cache = DeidentifiedCache(settings.deidentified_cache, packaged_fingerprint())
+                seed_store(store, world_dir, progress=progress, cache=cache)  # one process per core
+                cache.close()
         encoder = load_encoder(
             settings.encoder, threads=settings.encoder_threads, cache_path=settings.embedding_cache
         )

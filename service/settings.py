@@ -79,3 +79,8 @@ class Settings(BaseSettings):
     @property
     def embedding_cache(self) -> Path:
         return self.home / "embeddings.sqlite"
+
+    @property
+    def deidentified_cache(self) -> Path:
+        """De-identified synthetic posts, shared by training on a world and seeding the store from it."""
+        return self.home / "deidentified.sqlite"

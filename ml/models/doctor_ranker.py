@@ -70,9 +70,27 @@ class RankedDoctor:
     reasons: tuple[str, ...]
 
 
+# A platform with no answers yet ranks by these (untrained): fit to the case's specialties first,
+# then the doctor's recent activity.
+_RULE_WEIGHTS = {"specialty_fit": 1.0, "has_top_specialty": 0.5, "interest_fit": 0.3, "answers_30d": 0.1}
+
+
 class DoctorRanker:
     def __init__(self, config: DoctorRankerConfig | None = None) -> None:
         self.config = config or DoctorRankerConfig()
+        self._model: HistGradientBoostingClassifier | None = None
+
+    def fit(
+        self, features: Sequence[npt.NDArray[np.float64]], answered: Sequence[npt.NDArray[np.bool_]]
+    ) -> DoctorRanker:
+        """One (candidates, FEATURES) block and answered-flags per training case.
+
+        Without a single answer among them there is nothing to learn: the ranker then scores by
+        specialty fit and activity rules (`trained` is False).
+        """
+        if not any(y.any() for y in answered):
+            self._model = None
+            return self
         self._model = HistGradientBoostingClassifier(
             max_iter=self.config.max_iter,
             learning_rate=self.config.learning_rate,
@@ -80,11 +98,6 @@ class DoctorRanker:
             early_stopping=True,
             random_state=self.config.seed,
         )
-
-    def fit(
-        self, features: Sequence[npt.NDArray[np.float64]], answered: Sequence[npt.NDArray[np.bool_]]
-    ) -> DoctorRanker:
-        """One (candidates, FEATURES) block and answered-flags per training case."""
         rng = np.random.default_rng(self.config.seed)
         blocks, labels = [], []
         for x, y in zip(features, answered, strict=True):
@@ -101,7 +114,15 @@ class DoctorRanker:
         """P(answers) per candidate row (a ranking score: negatives were subsampled in training)."""
         if len(features) == 0:
             return np.zeros(0)
+        if self._model is None:
+            column = {name: features[:, _COLUMN[name]] for name in _RULE_WEIGHTS}
+            column["answers_30d"] = np.log1p(column["answers_30d"])
+            return sum((w * column[name] for name, w in _RULE_WEIGHTS.items()), np.zeros(len(features)))
         return np.asarray(self._model.predict_proba(features)[:, 1], dtype=np.float64)
+
+    @property
+    def trained(self) -> bool:
+        return self._model is not None
 
 
 def apply_rules(

@@ -40,7 +40,7 @@ class NoveltyScorer:
 
     def score(self, neighbour_similarities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Novelty in [0, 1] per case: the share of reference cases more similar to the past."""
-        if not len(self._reference):
-            raise RuntimeError("NoveltyScorer.fit first")
         raw = self.raw(neighbour_similarities)
+        if not len(self._reference):  # fitted before anything was resolved: novelty is unlikeness
+            return np.clip(1.0 - raw, 0.0, 1.0)
         return 1.0 - np.searchsorted(self._reference, raw, side="left") / len(self._reference)

@@ -1,26 +1,31 @@
-"""One training run: data → encoder → every routing model → dev and test evaluation → a bundle.
+"""One training run: platform records → encoder → every routing model → dev (and test) evaluation → a bundle.
 
-Splits (never mixed): models fit on `train` (the synthetic world's months before September
-plus the real corpora's train splits); calibration, thresholds and the doctor ranker use `dev`
-(September-October; the ranker needs out-of-sample specialty probabilities, so it learns on dev
-cases, and its dev score comes from a second ranker fitted on the earlier half of them); `test`
-(November-December and the corpora's test splits) is scored only when asked (`score_test`:
-bench/quality.py does, and counts each look in bench/test_ledger.csv) and never used to choose
-anything. A plain training run (`casematch train`, the quality gates) never looks at it.
+The data is a `PlatformData` snapshot (the synthetic world or a store export) cut by posting time
+(`TimeSplit`), plus the real corpora's fixed splits. Splits are never mixed: models fit on `train`;
+calibration, thresholds and the doctor ranker use `dev` (the ranker needs out-of-sample specialty
+probabilities, so it learns on dev cases, and its dev score comes from a second ranker fitted on
+the earlier half of them); `test` is scored only when asked (`score_test`: bench/quality.py does,
+and counts each look in bench/test_ledger.csv) and never used to choose anything.
+
+Labels are what a platform records: a case's specialty is its resolution's first specialty (so
+only resolved cases teach or score the router); urgency comes from the data's truth where it has
+any (the synthetic world), else the previous model's urgency carries over, and the run says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from ml.data import PlatformData, TimeSplit
+from ml.data.splits import SPLITS
 from ml.embeddings.base import Encoder
 from ml.evaluation.corpora import CORPUS_FILES
 from ml.hashing import sha256_files
@@ -32,8 +37,6 @@ from ml.models.specialty import SpecialtyRouter, SpecialtyRouterConfig
 from ml.models.urgency import UrgencyConfig, UrgencyModel
 from ml.models.zero_shot import ZeroShotSpecialties
 from ml.progress import NoProgress, Progress
-from ml.synthetic.splits import split_of
-from ml.synthetic.world import read_table
 from ml.training.data import LabelledText, codiesp_specialties, mtsamples_specialties
 from ml.training.evaluate import (
     Metrics,
@@ -43,7 +46,7 @@ from ml.training.evaluate import (
     specialty_metrics,
     urgency_metrics,
 )
-from ml.training.interactions import RankingExample, nearest_resolved, replay_world
+from ml.training.interactions import RankingExample, nearest_resolved, replay
 
 Corpus = Literal["mtsamples", "codiesp"]
 RARELY_SEEN = 5  # earlier resolved cases of the same condition at most, for the novelty evaluation
@@ -55,7 +58,7 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     corpora: tuple[Corpus, ...] = Field(
-        default=("mtsamples", "codiesp"), description="real corpora added to synthetic"
+        default=("mtsamples", "codiesp"), description="real corpora added to the platform's cases"
     )
     specialty: SpecialtyRouterConfig = SpecialtyRouterConfig()
     doctors: DoctorRankerConfig = DoctorRankerConfig()
@@ -72,77 +75,97 @@ class TrainingResult:
     examples: dict[str, list[RankingExample]] = field(default_factory=dict)  # doctor-ranking cases per split
     sizes: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the run could not learn, and what it did instead
 
 
 @dataclass(frozen=True)
 class LabelledSet:
     items: list[LabelledText]
     vectors: npt.NDArray[np.float32]
-    rows: list[int]  # cases-table rows of the synthetic items (empty for real corpora)
+    rows: list[int]  # platform case rows of the items (empty for real corpora)
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """The world's cases (table order) with their vectors, and every split's labelled sets by source."""
+    """The platform's cases (their order) with vectors and splits, and every split's labelled sets."""
 
-    cases: list[dict[str, Any]]
-    labels: list[dict[str, Any]]
+    platform: PlatformData
+    split: TimeSplit
+    source: str  # the platform set's name in metrics: synthetic | store
     texts: list[str]
     splits: list[str]
     vectors: npt.NDArray[np.float32]
     sets: dict[str, dict[str, LabelledSet]]  # split -> source -> set
 
+    def rows_of(self, split: str) -> list[int]:
+        return [i for i, s in enumerate(self.splits) if s == split]
+
+    def urgency_labels(self, rows: Sequence[int]) -> list[tuple[int, str]]:
+        """(row, level) of the given rows whose urgency the data knows."""
+        truth = self.platform.truth
+        cases = self.platform.cases
+        return [(i, truth[cases[i].case_id].urgency) for i in rows if cases[i].case_id in truth]
+
 
 def load_training_data(
     config: TrainingConfig,
-    world_dir: Path,
+    platform: PlatformData,
+    split: TimeSplit,
     encoder: Encoder,
     progress: Progress | None = None,
     *,
     score_test: bool = False,
 ) -> TrainingData:
-    """Read and encode the world and the configured corpora (the embedding cache makes repeats cheap).
+    """Encode the platform's cases and the configured corpora (the embedding cache makes repeats cheap).
 
     The corpora's test splits are read and encoded only for a run that will score them.
     """
     progress = progress or NoProgress()
-    cases = read_table(world_dir, "cases").to_pylist()
-    labels = read_table(world_dir, "case_labels").to_pylist()
-    texts = [post_text(c["title"], c["body"]) for c in cases]
-    splits = [split_of(c["created_at"]) for c in cases]
-    progress.stage("encoding synthetic cases", len(texts))
+    source = platform.provenance.get("source", "platform")
+    cases = platform.cases
+    texts = [post_text(c.title, c.text) for c in cases]
+    splits = [split.of(c.created_at) for c in cases]
+    progress.stage(f"encoding {source} cases", len(texts))
     vectors = _encode(encoder, texts, progress)
+    label = {r.case_id: r.specialties[0] for r in platform.resolutions if r.specialties}
     sets: dict[str, dict[str, LabelledSet]] = {}
-    for split in ("train", "dev", "test"):
-        rows = [i for i, s in enumerate(splits) if s == split]
-        synthetic = [
-            LabelledText(texts[i], (labels[i]["primary_specialty"],), cases[i]["language"], "synthetic")
-            for i in rows
-        ]
-        sets[split] = {"synthetic": LabelledSet(synthetic, vectors[rows], rows)}
-        for corpus in config.corpora if split != "test" or score_test else ():
-            items = mtsamples_specialties(split) if corpus == "mtsamples" else codiesp_specialties(split)
-            progress.stage(f"encoding {corpus} {split}", len(items))
-            sets[split][corpus] = LabelledSet(items, _encode(encoder, [x.text for x in items], progress), [])
-    return TrainingData(cases, labels, texts, splits, vectors, sets)
+    for name in SPLITS:
+        rows = [i for i, s in enumerate(splits) if s == name and cases[i].case_id in label]
+        items = [LabelledText(texts[i], (label[cases[i].case_id],), cases[i].language, source) for i in rows]
+        sets[name] = {source: LabelledSet(items, vectors[rows], rows)}
+        for corpus in config.corpora if name != "test" or score_test else ():
+            items = mtsamples_specialties(name) if corpus == "mtsamples" else codiesp_specialties(name)
+            progress.stage(f"encoding {corpus} {name}", len(items))
+            sets[name][corpus] = LabelledSet(items, _encode(encoder, [x.text for x in items], progress), [])
+    return TrainingData(platform, split, source, texts, splits, vectors, sets)
 
 
 def train(
     config: TrainingConfig,
-    world_dir: Path,
+    platform: PlatformData,
+    split: TimeSplit,
     encoder: Encoder,
     *,
     encoder_spec: str,
     data: TrainingData | None = None,
     progress: Progress | None = None,
     score_test: bool = False,
+    previous: RoutingBundle | None = None,
+    urgency_prior: tuple[PlatformData, TimeSplit] | None = None,
 ) -> TrainingResult:
+    """Fit every routing model; `previous` (the champion) lends what the data cannot teach.
+
+    Urgency without labels in the data comes from `previous`, else is fitted on `urgency_prior`
+    (labelled data, e.g. the synthetic sample). A platform with no history (cold start) still gets
+    a bundle: specialties from the real corpora and the zero-shot descriptions, doctors ranked by
+    specialty fit and activity rules, novelty as unlikeness; `notes` say which parts are untrained.
+    """
     progress = progress or NoProgress()
     timer = _Timer()
     if data is None:
-        data = load_training_data(config, world_dir, encoder, progress, score_test=score_test)
-    cases, labels, texts, splits, vectors = data.cases, data.labels, data.texts, data.splits, data.vectors
-    sets = data.sets
+        data = load_training_data(config, platform, split, encoder, progress, score_test=score_test)
+    texts, vectors, sets, source = data.texts, data.vectors, data.sets, data.source
+    notes: list[str] = []
     timer.lap("encode")
 
     progress.stage("specialty router", 2)
@@ -152,7 +175,7 @@ def train(
     router.fit([x.text for x in train_items], train_vectors, [x.specialties for x in train_items])
     progress.advance()
     dev_items, dev_vectors = _pooled(sets["dev"])
-    source_size = {source: len(t.items) for source, t in sets["dev"].items()}
+    source_size = {name: len(t.items) for name, t in sets["dev"].items()}
     router.calibrate(
         [x.text for x in dev_items],
         dev_vectors,
@@ -161,25 +184,23 @@ def train(
     )
     progress.advance()
     timer.lap("specialty")
+    if not sets["train"][source].items:
+        notes.append(
+            f"specialties: no resolved {source} cases to learn from; trained on the real corpora"
+            + (" and the zero-shot specialty descriptions" if zero_shot else "")
+        )
 
     progress.stage("urgency", 1)
-    urgency = UrgencyModel(config.urgency)
-    level = {i: labels[i]["urgency"] for i in range(len(cases))}
-    urgency.fit(
-        [texts[i] for i in sets["train"]["synthetic"].rows],
-        [level[i] for i in sets["train"]["synthetic"].rows],
-    )
-    urgency.calibrate(
-        [texts[i] for i in sets["dev"]["synthetic"].rows], [level[i] for i in sets["dev"]["synthetic"].rows]
-    )
+    urgency = _urgency(config.urgency, data, previous, urgency_prior, notes)
     progress.advance()
     timer.lap("urgency")
 
-    held_out = sets["dev"]["synthetic"].rows + sets["test"]["synthetic"].rows
-    neighbour_rows, neighbour_sims = nearest_resolved(world_dir, vectors, held_out)
-    progress.stage("replaying the interaction log", len(held_out))
-    _, examples = replay_world(
-        world_dir,
+    held_out = data.rows_of("dev") + data.rows_of("test")
+    neighbour_rows, neighbour_sims = nearest_resolved(platform, vectors, held_out)
+    progress.stage("replaying answers and acceptances", len(held_out))
+    _, examples = replay(
+        platform,
+        split,
         vectors,
         lambda rows: router.predict_proba([texts[i] for i in rows], vectors[list(rows)]),
         top_specialties=config.top_specialties,
@@ -198,10 +219,14 @@ def train(
     scored["test"] = (ranker, by_split["test"])
     progress.advance()
     timer.lap("doctors")
+    if not ranker.trained:
+        notes.append(
+            "doctors: no answers on dev cases to learn from; ranked by specialty fit and activity rules"
+        )
 
-    novelty = NoveltyScorer(config.novelty).fit(
-        _similarity_matrix(neighbour_sims, sets["dev"]["synthetic"].rows)
-    )
+    novelty = NoveltyScorer(config.novelty).fit(_similarity_matrix(neighbour_sims, data.rows_of("dev")))
+    if not data.rows_of("dev"):
+        notes.append("novelty: no dev cases to calibrate on; novelty is 1 - similarity to resolved cases")
     bundle = RoutingBundle(
         router=router,
         urgency=urgency,
@@ -216,28 +241,75 @@ def train(
     scored_splits = ("dev", "test") if score_test else ("dev",)
     progress.stage("evaluating", len(scored_splits))
     metrics = {}
-    for split in scored_splits:
-        metrics[split] = evaluate_split(
+    for name in scored_splits:
+        novelty_rows, rarely_seen = _rarely_seen(data, name)
+        metrics[name] = evaluate_split(
             bundle,
-            sets[split],
-            *scored[split],
-            _similarity_matrix(neighbour_sims, sets[split]["synthetic"].rows),
-            rarely_seen=_rarely_seen(cases, labels, splits, split, world_dir),
-            level=[level[i] for i in sets[split]["synthetic"].rows],
-            synthetic_slices=_synthetic_slices(
-                sets[split]["synthetic"].rows, sets["train"]["synthetic"].rows, cases, labels
-            ),
+            sets[name],
+            *scored[name],
+            _similarity_matrix(neighbour_sims, novelty_rows),
+            rarely_seen=rarely_seen,
+            urgency_labels=data.urgency_labels(data.rows_of(name)),
+            texts=texts,
+            slices=_slices(data, sets[name][source].rows, prefix=source),
         )
         progress.advance()
     timer.lap("evaluate")
-    sizes = {f"{split}.{source}": len(t.items) for split, d in sets.items() for source, t in d.items()}
-    return TrainingResult(bundle, metrics, by_split, sizes, timer.laps)
+    sizes = {f"{split}.{name}": len(t.items) for split, d in sets.items() for name, t in d.items()}
+    return TrainingResult(bundle, metrics, by_split, sizes, timer.laps, notes)
 
 
-def training_data_hash(world_dir: Path, corpora: Sequence[Corpus]) -> str:
-    """One digest of every input file a run reads (world tables, corpus CSVs): a run's data identity."""
-    files = sorted(world_dir.glob("*.parquet")) + [CORPUS_FILES[c] for c in sorted(corpora)]
-    return sha256_files(files)[:16]
+def _urgency(
+    config: UrgencyConfig,
+    data: TrainingData,
+    previous: RoutingBundle | None,
+    prior: tuple[PlatformData, TimeSplit] | None,
+    notes: list[str],
+) -> UrgencyModel:
+    """Fit on the data's urgency labels; without any, carry the previous model over, else fit the prior."""
+    model = _fit_urgency(config, data.platform, data.split, data.texts)
+    if model is not None:
+        return model
+    if previous is not None:
+        notes.append(
+            f"urgency: no labels in the {data.source} data; the previous model's urgency carries over"
+        )
+        return previous.urgency
+    if prior is not None:
+        prior_texts = [post_text(c.title, c.text) for c in prior[0].cases]
+        model = _fit_urgency(config, *prior, prior_texts)
+        if model is not None:
+            name = prior[0].provenance.get("world", "prior")
+            notes.append(
+                f"urgency: no labels in the {data.source} data and no champion; fitted on the {name} world"
+            )
+            return model
+    raise ValueError(f"the {data.source} data has no urgency labels and there is no previous model or prior")
+
+
+def _fit_urgency(
+    config: UrgencyConfig, platform: PlatformData, split: TimeSplit, texts: Sequence[str]
+) -> UrgencyModel | None:
+    """An urgency model fitted on train cases and calibrated on dev ones, or None without labels for both."""
+    labelled = {
+        name: [(texts[i], platform.truth[c.case_id].urgency) for i, c in enumerate(platform.cases)
+               if c.case_id in platform.truth and split.of(c.created_at) == name]
+        for name in ("train", "dev")
+    }  # fmt: skip
+    if not (labelled["train"] and labelled["dev"]):
+        return None
+    model = UrgencyModel(config)
+    model.fit([t for t, _ in labelled["train"]], [level for _, level in labelled["train"]])
+    return model.calibrate([t for t, _ in labelled["dev"]], [level for _, level in labelled["dev"]])
+
+
+def training_data_hash(platform: PlatformData, corpora: Sequence[Corpus]) -> str:
+    """One digest of what a run reads (the platform snapshot's identity, corpus files): its data identity."""
+    identity = platform.provenance.get("data_hash") or "|".join(
+        f"{k}={v}" for k, v in sorted(platform.provenance.items())
+    )
+    corpus_digest = sha256_files([CORPUS_FILES[c] for c in sorted(corpora)]) if corpora else ""
+    return hashlib.sha256(f"{identity}\n{corpus_digest}".encode()).hexdigest()[:16]
 
 
 def evaluate_split(
@@ -248,73 +320,100 @@ def evaluate_split(
     neighbour_similarities: npt.NDArray[np.float64],
     *,
     rarely_seen: npt.NDArray[np.bool_],
-    level: Sequence[str],
-    synthetic_slices: dict[str, npt.NDArray[np.bool_]],
+    urgency_labels: Sequence[tuple[int, str]],
+    texts: Sequence[str],
+    slices: dict[str, npt.NDArray[np.bool_]],
 ) -> Metrics:
-    """Every metric of one split; `synthetic_slices` name subsets of the synthetic cases to score apart.
+    """Every metric of one split; `slices` name subsets of the platform's labelled cases to score apart.
 
-    `ranker` scores the doctor `examples`: one that never learned from them.
+    `ranker` scores the doctor `examples`: one that never learned from them. Urgency is scored on
+    the cases whose level the data knows (`urgency_labels`: row, level), novelty on the cases whose
+    condition it knows.
     """
     metrics: Metrics = {}
-    for source, texts in data.items():
-        probabilities = bundle.router.predict_proba([x.text for x in texts.items], texts.vectors)
-        label_sets = [x.specialties for x in texts.items]
+    platform = next(iter(data))  # the platform's own set comes first, the corpora after it
+    for source, labelled in data.items():
+        if not labelled.items:
+            continue  # e.g. a store with no resolved case in this split yet
+        probabilities = bundle.router.predict_proba([x.text for x in labelled.items], labelled.vectors)
+        label_sets = [x.specialties for x in labelled.items]
         metrics |= specialty_metrics(probabilities, label_sets, prefix=f"specialty.{source}")
-        if source == "synthetic":
-            for name, keep in synthetic_slices.items():
+        if source == platform:
+            for name, keep in slices.items():
                 if keep.any():
                     metrics |= specialty_metrics(
                         probabilities[keep],
                         [label_sets[i] for i in np.flatnonzero(keep)],
                         prefix=f"specialty.{name}",
                     )
-    metrics |= doctor_metrics(examples, lambda e: ranker.score(e.features), prefix="doctors.holdout.model")
-    metrics |= doctor_metrics(
-        examples,
-        lambda e: apply_rules(ranker.score(e.features), e.features, bundle.rules),
-        prefix="doctors.holdout.served",
-    )
-    metrics |= activity_baseline_metrics(examples, prefix="doctors.holdout.activity_baseline")
-    synthetic = [x.text for x in data["synthetic"].items]
-    urgency = bundle.urgency.predict_proba(synthetic)
-    metrics |= urgency_metrics(urgency, level, bundle.urgency.levels(urgency), prefix="urgency")
-    metrics |= novelty_metrics(bundle.novelty.score(neighbour_similarities), rarely_seen, prefix="novelty")
+    if examples:
+        metrics |= doctor_metrics(
+            examples, lambda e: ranker.score(e.features), prefix="doctors.holdout.model"
+        )
+        metrics |= doctor_metrics(
+            examples,
+            lambda e: apply_rules(ranker.score(e.features), e.features, bundle.rules),
+            prefix="doctors.holdout.served",
+        )
+        metrics |= activity_baseline_metrics(examples, prefix="doctors.holdout.activity_baseline")
+    if urgency_labels:
+        urgency = bundle.urgency.predict_proba([texts[i] for i, _ in urgency_labels])
+        levels = [level for _, level in urgency_labels]
+        metrics |= urgency_metrics(urgency, levels, bundle.urgency.levels(urgency), prefix="urgency")
+    if rarely_seen.size:
+        metrics |= novelty_metrics(
+            bundle.novelty.score(neighbour_similarities), rarely_seen, prefix="novelty"
+        )
     return metrics
 
 
-def _synthetic_slices(
-    rows: Sequence[int], train_rows: Sequence[int], cases: list[dict[str, Any]], labels: list[dict[str, Any]]
-) -> dict[str, npt.NDArray[np.bool_]]:
-    """Per language, and posts written from a presentation no training post used (the harder slice:
-    the world has only 4-7 written presentations per condition)."""
-    seen = {(labels[i]["condition_id"], labels[i]["presentation_index"]) for i in train_rows}
-    return {
-        "synthetic_en": np.array([cases[i]["language"] == "en" for i in rows]),
-        "synthetic_es": np.array([cases[i]["language"] == "es" for i in rows]),
-        "synthetic_new_presentation": np.array(
-            [(labels[i]["condition_id"], labels[i]["presentation_index"]) not in seen for i in rows]
-        ),
+def _slices(data: TrainingData, rows: Sequence[int], *, prefix: str) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per language, and (where the data knows presentations) posts written from a presentation no
+    training post used (the harder slice: the world has only 4-7 written presentations per condition)."""
+    cases, truth = data.platform.cases, data.platform.truth
+    slices = {
+        f"{prefix}_en": np.array([cases[i].language == "en" for i in rows], dtype=bool),
+        f"{prefix}_es": np.array([cases[i].language == "es" for i in rows], dtype=bool),
     }
+    if truth:
+
+        def presentation(i: int) -> tuple[str, int] | None:
+            known = truth.get(cases[i].case_id)
+            return (known.condition_id, known.presentation_index) if known else None
+
+        seen = {presentation(i) for i in data.sets["train"][data.source].rows}
+        slices[f"{prefix}_new_presentation"] = np.array(
+            [presentation(i) is not None and presentation(i) not in seen for i in rows], dtype=bool
+        )
+    return slices
 
 
-def _rarely_seen(
-    cases: list[dict[str, Any]], labels: list[dict[str, Any]], splits: list[str], split: str, world_dir: Path
-) -> npt.NDArray[np.bool_]:
-    """Per case of `split`: at most RARELY_SEEN cases of its condition were resolved before it was posted."""
-    row_of = {c["case_id"]: i for i, c in enumerate(cases)}
-    resolved: dict[object, list[float]] = {}
-    for r in read_table(world_dir, "resolutions").select(["case_id", "resolved_at"]).to_pylist():
-        condition = labels[row_of[r["case_id"]]]["condition_id"]
-        resolved.setdefault(condition, []).append(r["resolved_at"].timestamp())
-    times = {condition: np.sort(t) for condition, t in resolved.items()}
+def _condition_of(data: TrainingData) -> dict[str, str]:
+    """Each case's condition: the world's truth, else its resolution's diagnosis (case-folded)."""
+    if data.platform.truth:
+        return {case_id: truth.condition_id for case_id, truth in data.platform.truth.items()}
+    return {r.case_id: " ".join(r.diagnosis.casefold().split()) for r in data.platform.resolutions}
+
+
+def _rarely_seen(data: TrainingData, split: str) -> tuple[list[int], npt.NDArray[np.bool_]]:
+    """The rows of `split` whose condition is known, and for each whether at most RARELY_SEEN cases
+    of that condition were resolved before it was posted."""
+    condition = _condition_of(data)
+    cases = data.platform.cases
+    resolved: dict[str, list[float]] = {}
+    for r in data.platform.resolutions:
+        if r.case_id in condition:
+            resolved.setdefault(condition[r.case_id], []).append(r.resolved_at.timestamp())
+    times = {name: np.sort(t) for name, t in resolved.items()}
+    rows = [i for i in data.rows_of(split) if cases[i].case_id in condition]
     none = np.zeros(0)
-    return np.array(
+    return rows, np.array(
         [
-            np.searchsorted(times.get(labels[i]["condition_id"], none), cases[i]["created_at"].timestamp())
+            np.searchsorted(times.get(condition[cases[i].case_id], none), cases[i].created_at.timestamp())
             <= RARELY_SEEN
-            for i, s in enumerate(splits)
-            if s == split
-        ]
+            for i in rows
+        ],
+        dtype=bool,
     )
 
 
@@ -356,3 +455,31 @@ class _Timer:
         now = time.perf_counter()
         self.laps[name] = round(now - self._last, 1)
         self._last = now
+
+
+def score_bundle(bundle: RoutingBundle, data: TrainingData) -> Metrics:
+    """Dev metrics of an already fitted bundle on `data`, as `train` scores its own candidate (doctors
+    on the later half of the dev cases): a champion and a candidate judged on the same newest weeks."""
+    dev_rows = data.rows_of("dev")
+    neighbour_rows, neighbour_sims = nearest_resolved(data.platform, data.vectors, dev_rows)
+    _, examples = replay(
+        data.platform,
+        data.split,
+        data.vectors,
+        lambda rows: bundle.router.predict_proba([data.texts[i] for i in rows], data.vectors[list(rows)]),
+        splits=("dev",),
+        top_specialties=bundle.candidates.get("top_specialties", 3),
+        neighbours=neighbour_rows,
+    )
+    novelty_rows, rarely_seen = _rarely_seen(data, "dev")
+    return evaluate_split(
+        bundle,
+        data.sets["dev"],
+        bundle.ranker,
+        examples[len(examples) // 2 :],
+        _similarity_matrix(neighbour_sims, novelty_rows),
+        rarely_seen=rarely_seen,
+        urgency_labels=data.urgency_labels(dev_rows),
+        texts=data.texts,
+        slices=_slices(data, data.sets["dev"][data.source].rows, prefix=data.source),
+    )

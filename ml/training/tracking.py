@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,19 @@ class LoggedVersion:
     version: int
 
 
-def log_training(result: TrainingResult, config: TrainingConfig, *, data_hash: str) -> LoggedVersion:
-    """One MLflow run: params, metrics per split and slice, tags, the report, the registered bundle."""
+def log_training(
+    result: TrainingResult,
+    config: TrainingConfig,
+    *,
+    data_hash: str,
+    source: Mapping[str, str] | None = None,
+) -> LoggedVersion:
+    """One MLflow run: params, metrics per split and slice, tags, the report, the registered bundle.
+
+    `source` (the data's provenance and split: kind, URL without credentials, watermark, counts)
+    becomes `source.*` tags, so every version can be traced to the data it saw; the run's notes
+    (what it could not learn) become `note.*` tags.
+    """
     with mlflow.start_run() as run:
         mlflow.log_params(_flatten(config.model_dump(mode="json")))
         for split, metrics in result.metrics.items():
@@ -62,6 +74,8 @@ def log_training(result: TrainingResult, config: TrainingConfig, *, data_hash: s
                 "encoder": result.bundle.encoder_spec,
                 "encoder_fingerprint": result.bundle.encoder_fingerprint,
                 **{f"size.{k}": str(v) for k, v in result.sizes.items()},
+                **{f"source.{k}": str(v) for k, v in (source or {}).items()},
+                **{f"note.{n}": note for n, note in enumerate(result.notes)},
             }
         )
         report = "\n".join(markdown_table(m, title=f"{split} split") for split, m in result.metrics.items())

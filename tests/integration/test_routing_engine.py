@@ -9,6 +9,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from ml.data.synthetic import RAW, SyntheticWorld
 from ml.embeddings import load_encoder
 from ml.index import CaseMeta
 from ml.matching import CaseText, Matcher, post_text
@@ -16,7 +17,7 @@ from ml.paths import SAMPLE_WORLD_DIR
 from ml.routing.doctors import DoctorActivity
 from ml.routing.engine import RouteRequest, RoutingEngine
 from ml.synthetic.world import read_table
-from ml.training.interactions import world_doctors
+from ml.training.interactions import doctor_profiles
 from ml.training.pipeline import TrainingConfig, train
 
 SPANISH_FONTAN = RouteRequest(
@@ -41,7 +42,9 @@ OFF_TOPIC = RouteRequest(
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> RoutingEngine:
     encoder = load_encoder("use", cache_path=tmp_path_factory.mktemp("cache") / "embeddings.sqlite")
-    bundle = train(TrainingConfig(corpora=()), SAMPLE_WORLD_DIR, encoder, encoder_spec="use").bundle
+    world = SyntheticWorld(SAMPLE_WORLD_DIR, deidentify=RAW)
+    platform = world.read()
+    bundle = train(TrainingConfig(corpora=()), platform, world.split, encoder, encoder_spec="use").bundle
     cases = read_table(SAMPLE_WORLD_DIR, "cases").to_pylist()
     resolutions = {r["case_id"]: r for r in read_table(SAMPLE_WORLD_DIR, "resolutions").to_pylist()}
     matcher = Matcher.empty(encoder)
@@ -56,7 +59,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> RoutingEngine:
         ]
     )
     answerers: dict[str, list[str]] = defaultdict(list)
-    activity = DoctorActivity(world_doctors(SAMPLE_WORLD_DIR), encoder.dim)
+    activity = DoctorActivity(doctor_profiles(platform), encoder.dim)
     posted = {c["case_id"]: c["created_at"] for c in cases}
     vectors = dict(
         zip(posted, encoder.encode_documents([post_text(c["title"], c["body"]) for c in cases]), strict=True)

@@ -9,14 +9,17 @@ The corpora are vendored in data/corpora, so every gate runs on every clone.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from ml.data.synthetic import SyntheticWorld
 from ml.embeddings import load_encoder
 from ml.embeddings.base import Encoder
 from ml.paths import SAMPLE_WORLD_DIR
+from ml.privacy.batch import DeidentifiedCache, packaged_fingerprint
 from ml.training.pipeline import TrainingConfig, TrainingResult, train
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,8 +42,15 @@ def gate_config() -> TrainingConfig:
 
 
 @pytest.fixture(scope="session")
-def trained(gate_config: TrainingConfig, encoder: Encoder) -> TrainingResult:
-    return train(gate_config, SAMPLE_WORLD_DIR, encoder, encoder_spec="use")
+def trained(gate_config: TrainingConfig, encoder: Encoder, pytestconfig: pytest.Config) -> TrainingResult:
+    """Trained as `casematch train` does: on the sample's posts de-identified as the store keeps them."""
+    cache_plugin = getattr(pytestconfig, "cache", None)
+    folder = cache_plugin.mkdir("deidentified") if cache_plugin else Path(tempfile.mkdtemp())
+    cache = DeidentifiedCache(folder / "posts.sqlite", packaged_fingerprint())
+    world = SyntheticWorld(SAMPLE_WORLD_DIR, cache=cache)
+    platform = world.read()
+    cache.close()
+    return train(gate_config, platform, world.split, encoder, encoder_spec="use")
 
 
 @pytest.fixture(scope="session")
