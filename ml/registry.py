@@ -11,6 +11,7 @@ version's tags either way.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ class PromotionDecision:
 
 def configure(tracking_uri: str, artifact_root: Path) -> None:
     """Point MLflow at the store; create the experiment with its artifacts under `artifact_root`."""
+    # A bundle loads from local files in a second: no download bars in the service's log.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         artifact_root.mkdir(parents=True, exist_ok=True)

@@ -317,6 +317,9 @@ def retrain(
     config: Annotated[
         Path | None, typer.Option(help="YAML file of TrainingConfig values; unset ones keep defaults")
     ] = None,
+    corpora: Annotated[
+        str | None, typer.Option(help="real corpora to add, comma-separated: mtsamples,codiesp ('' for none)")
+    ] = None,
     dev_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("dev"))] = 0.1,
     test_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("test"))] = 0.1,
     tolerance: Annotated[
@@ -334,7 +337,7 @@ def retrain(
     settings = Settings()
     _tracking(settings)
     champion = _champion_bundle()
-    run = _train_and_log(settings, "store", "", _training_config(config, None), dev_share, test_share)
+    run = _train_and_log(settings, "store", "", _training_config(config, corpora), dev_share, test_share)
     candidate = run.result.metrics["dev"]
     if champion is None:
         decision = record_decision(run.version, True, ["no champion yet"])

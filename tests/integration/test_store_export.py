@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from ml.data.records import AnswerRecord, FeedbackRecord, PlatformData
 from ml.data.synthetic import RAW, SyntheticWorld
 from ml.paths import SAMPLE_WORLD_DIR
+from ml.registry import MODEL_NAME, champion_version
 from ml.synthetic.world import read_table
 from service.api_client import PostError, post_platform_data
 from service.app import create_app
@@ -33,6 +35,10 @@ from service.store.export import credential_free_url, export_platform_data
 from tests.postgres import postgres_schema_url
 
 LOADER_KEY = "loader-secret-000000001"
+FONTAN = {
+    "title": "Niño de 9 años con Fontan que expulsa moldes al toser",
+    "text": "Operado de Fontan. Tos con expulsión de moldes gomosos y ramificados, como ramitas. Satura 85%.",
+}
 HEADERS = {"Authorization": f"Bearer {LOADER_KEY}"}
 SUBSET_CASES = 300
 WHOLE = None  # every case of the sample
@@ -48,6 +54,8 @@ class Loaded:
     store: CaseStore
     client: TestClient
     database_url: str
+    runtime: Runtime
+    tracking_uri: str
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +111,9 @@ def loaded(
                 assert runtime.store.head_seq() == 0, "the store starts empty"
                 counts = post_platform_data(client, posted, headers=HEADERS)
                 exported = export_platform_data(runtime.store, url)
-                yield Loaded(posted, counts, exported, runtime.store, client, url)
+                yield Loaded(
+                    posted, counts, exported, runtime.store, client, url, runtime, champion_tracking_uri
+                )
         finally:
             runtime.close()
 
@@ -248,3 +258,33 @@ def test_a_refused_record_stops_the_load_and_is_named(loaded: Loaded) -> None:
 )
 def test_credential_free_urls_keep_the_place_and_drop_user_and_password(url: str, shown: str) -> None:
     assert credential_free_url(url) == shown
+
+
+def test_a_model_retrained_from_the_store_serves_the_next_route(
+    loaded: Loaded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform's own records, posted through the API, train the next champion: `casematch
+    retrain` fits every model from the store, judges it beside the champion on the store's newest
+    dev weeks, promotes it (a wide tolerance: this checks the path, the gates check quality), and
+    the service's next route is answered by that version."""
+    monkeypatch.setenv("CASEMATCH_HOME", str(tmp_path))
+    monkeypatch.setenv("CASEMATCH_DATABASE_URL", loaded.database_url)
+    monkeypatch.setenv("CASEMATCH_MLFLOW_TRACKING_URI", loaded.tracking_uri)
+    before = loaded.runtime.watcher.version
+    result = CliRunner().invoke(cli, ["retrain", "--corpora", "", "--tolerance", "1"])
+    assert result.exit_code == 0, result.output
+    assert "trained on store" in result.output and "promoted" in result.output
+    version = champion_version()
+    assert version is not None and version != before
+    run = MlflowClient().get_run(MlflowClient().get_model_version(MODEL_NAME, str(version)).run_id)
+    assert run.data.tags["source.source"] == "store"
+    assert run.data.tags["source.watermark"] == str(loaded.store.head_seq())
+    assert run.data.tags["source.cases"] == str(len(loaded.posted.cases))
+    assert "password" not in run.data.tags["source.url"]
+    assert float(run.data.tags["size.train.store"]) > 0
+    notes = [value for key, value in run.data.tags.items() if key.startswith("note.")]
+    assert "urgency: no labels in the store data; the previous model's urgency carries over" in notes
+    loaded.runtime.watcher.check()
+    routed = loaded.client.post("/v1/route", json={"case": FONTAN}, headers=HEADERS)
+    assert routed.status_code == 200, routed.text
+    assert routed.json()["model"]["version"] == version
