@@ -1,10 +1,13 @@
 """Start-up time of `casematch serve` from an empty home, then of restarts on the same home.
 
-    .venv/bin/python bench/startup.py [--world world|sample] [--keep-home] [--no-crash] [--out FILE]
+    .venv/bin/python bench/startup.py [--world world|sample] [--in-place] [--keep-home] [--no-crash]
 
-What `make run` does on a fresh checkout, timed: a new temporary CASEMATCH_HOME (empty) and a new
-CASEMATCH_SYNTHETIC_DIR that holds what a checkout holds, i.e. the committed `sample` world but no
-full `world`; `casematch serve --port <free port>` then generates the world if it is missing,
+What `make run` does on a fresh clone, timed: the committed HEAD is cloned (`git clone`, so nothing
+uncommitted, no var/, no generated world, no caches) into a temporary folder, and the clone's own
+code (PYTHONPATH) runs from it with this venv's packages, on its defaults: home `var/` and the
+clone's `data/synthetic`. (`--in-place`: this checkout's code with a new temporary CASEMATCH_HOME
+and a synthetic dir holding only the committed `sample`.) `casematch serve --port <free port>`
+then generates the world if it is missing,
 trains, registers and promotes a champion (`casematch bootstrap`), seeds and de-identifies the
 store, builds the index and listens. This script polls GET /readyz until it answers 200 and
 records the seconds to ready, the CLI's stage bars (each with its own elapsed time) and when each
@@ -262,6 +265,13 @@ def server_env(home: Path, synthetic_dir: Path, world: str) -> dict[str, str]:
     return env
 
 
+def clone_project(root: Path) -> Path:
+    """A fresh clone of this checkout's HEAD: what a user who runs `git clone` has."""
+    clone = root / "casematch"
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(clone)], check=True)
+    return clone
+
+
 def prepare(root: Path, world: str, *, generate: bool) -> tuple[Path, Path]:
     """An empty home and a synthetic dir as a checkout has it (the committed sample, no world)."""
     home = root / "home"
@@ -313,6 +323,7 @@ def render(
     load: tuple[tuple[float, ...], tuple[float, ...]],
     home_mib: float,
     when: str,
+    in_place: bool,
 ) -> str:
     first = runs[0]
     champion = first.event_at("champion promoted")
@@ -334,9 +345,15 @@ def render(
         + (f"{' and '.join(present)} present, so the models trained on them too." if present else "absent.")
         + " Encoder: the default (`use`), with an empty embedding cache on the first start.",
         "",
-        "Each run starts `casematch serve --port <free port>` with `CASEMATCH_HOME` and "
-        "`CASEMATCH_SYNTHETIC_DIR` in a new temporary folder and no other `CASEMATCH_*` variable, and "
-        "polls `GET /readyz` every 0.25 s; *ready* is its first 200.",
+        "Each run starts `casematch serve --port <free port>` "
+        + (
+            "with `CASEMATCH_HOME` and `CASEMATCH_SYNTHETIC_DIR` in a new temporary folder "
+            if in_place
+            else "in a fresh `git clone` of the commit above, on its own code and its defaults "
+            "(home `var/`, synthetic dir `data/synthetic`), "
+        )
+        + "and no other `CASEMATCH_*` variable, and polls `GET /readyz` every 0.25 s; *ready* is "
+        "its first 200.",
         "",
         "| run | previous server was stopped by | seconds to ready | indexed cases "
         "| model version | stop | exit code |",
@@ -414,6 +431,11 @@ def main() -> None:
         help="generate the sample too instead of taking the committed one (the full world always is)",
     )
     parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="run this checkout's code (uncommitted changes too) instead of a fresh clone of HEAD",
+    )
+    parser.add_argument(
         "--keep-home", action="store_true", help="keep the temporary home, synthetic dir and server.log"
     )
     parser.add_argument(
@@ -433,8 +455,14 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="casematch-startup-"))
     generated = args.world != "sample" or args.generate
-    home, synthetic_dir = prepare(root, args.world, generate=args.generate)
-    env = server_env(home, synthetic_dir, args.world)
+    if args.in_place:
+        home, synthetic_dir = prepare(root, args.world, generate=args.generate)
+        cwd = root
+        env = server_env(home, synthetic_dir, args.world)
+    else:
+        cwd = clone_project(root)
+        home, synthetic_dir = cwd / "var", cwd / "data" / "synthetic"
+        env = server_env(home, synthetic_dir, args.world) | {"PYTHONPATH": str(cwd)}
     log_path = root / "server.log"
     port = free_port()
     corpora = {name: path.exists() for name, path in CORPORA.items()}
@@ -454,7 +482,7 @@ def main() -> None:
             run_server(
                 run,
                 env=env,
-                cwd=root,
+                cwd=cwd,
                 port=port,
                 log_path=log_path,
                 timeout=args.timeout,
@@ -470,6 +498,7 @@ def main() -> None:
         "" if args.world == "world" else f" --world {args.world}"
     )
     command += " --generate" if args.generate else ""
+    command += " --in-place" if args.in_place else ""
     command += " --no-crash" if args.no_crash else ""
     report = render(
         runs,
@@ -481,6 +510,7 @@ def main() -> None:
         load=(load_start, os.getloadavg()),
         home_mib=home_mib,
         when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        in_place=args.in_place,
     )
     print(report)
     if out is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +142,7 @@ def build_index(
     settings = Settings()
     world_dir = _world_dir(settings, world)
     texts = world_case_texts(world_dir, resolved_only=not all_cases)
-    matcher = Matcher.empty(_encoder(settings))
+    matcher = Matcher.empty(_encoder(settings, batch=True))
     started = time.perf_counter()
     with _progress_bar() as bar:
         task = bar.add_task("encoding", total=len(texts))
@@ -231,14 +232,16 @@ def _world_dir(settings: Settings, world: str) -> Path:
     return world_dir
 
 
-def _encoder(settings: Settings) -> Encoder:
+def _encoder(settings: Settings, *, batch: bool = False) -> Encoder:
+    """The configured encoder; a `batch` job (training, indexing a world) may use every core."""
     from ml.index import set_search_threads
 
-    set_search_threads(settings.encoder_threads)  # encoder and FAISS share the same small budget
+    threads = (
+        max(settings.encoder_threads, len(os.sched_getaffinity(0))) if batch else settings.encoder_threads
+    )
+    set_search_threads(threads)  # encoder and FAISS share the same small budget
     try:
-        return load_encoder(
-            settings.encoder, threads=settings.encoder_threads, cache_path=settings.embedding_cache
-        )
+        return load_encoder(settings.encoder, threads=threads, cache_path=settings.embedding_cache)
     except ValueError as exc:
         console.print(f"[red]CASEMATCH_ENCODER: {exc}[/]")
         raise typer.Exit(code=2) from None
@@ -281,23 +284,28 @@ _SOURCE_HELP = (
     "world: the synthetic world named by --world; store: everything CASEMATCH_DATABASE_URL recorded"
 )
 _SHARE_HELP = "share of the store's cases, by posting time, for the {} split (newest last)"
+# Options `train` and `retrain` share.
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="YAML file of TrainingConfig values (e.g. `specialty: {c: 0.5}`); unset ones keep defaults"
+    ),
+]
+CorporaOption = Annotated[
+    str | None, typer.Option(help="real corpora to add, comma-separated: mtsamples,codiesp ('' for none)")
+]
+DevShare = Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("dev"))]
+TestShare = Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("test"))]
 
 
 @app.command()
 def train(
     source: Annotated[str, typer.Option(help=_SOURCE_HELP)] = "world",
     world: Annotated[str, typer.Option(help="synthetic world to train on (--source world)")] = "world",
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            help="YAML file of TrainingConfig values (e.g. `specialty: {c: 0.5}`); unset ones keep defaults"
-        ),
-    ] = None,
-    corpora: Annotated[
-        str | None, typer.Option(help="real corpora to add, comma-separated: mtsamples,codiesp ('' for none)")
-    ] = None,
-    dev_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("dev"))] = 0.1,
-    test_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("test"))] = 0.1,
+    config: ConfigFile = None,
+    corpora: CorporaOption = None,
+    dev_share: DevShare = 0.1,
+    test_share: TestShare = 0.1,
 ) -> None:
     """Train every routing model, evaluate on dev, log an MLflow run, register a version.
 
@@ -314,14 +322,10 @@ def train(
 
 @app.command()
 def retrain(
-    config: Annotated[
-        Path | None, typer.Option(help="YAML file of TrainingConfig values; unset ones keep defaults")
-    ] = None,
-    corpora: Annotated[
-        str | None, typer.Option(help="real corpora to add, comma-separated: mtsamples,codiesp ('' for none)")
-    ] = None,
-    dev_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("dev"))] = 0.1,
-    test_share: Annotated[float, typer.Option(min=0, max=0.5, help=_SHARE_HELP.format("test"))] = 0.1,
+    config: ConfigFile = None,
+    corpora: CorporaOption = None,
+    dev_share: DevShare = 0.1,
+    test_share: TestShare = 0.1,
     tolerance: Annotated[
         float, typer.Option(min=0, help="largest drop on a dev metric that still promotes")
     ] = 0.005,
@@ -387,7 +391,7 @@ def _train_and_log(
 
     if source not in ("world", "store"):
         raise typer.BadParameter(f"{source!r} is not world or store", param_hint="--source")
-    encoder = _encoder(settings)
+    encoder = _encoder(settings, batch=True)
     started = time.perf_counter()
     try:
         with _progress_bar() as bar:
