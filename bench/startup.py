@@ -15,17 +15,17 @@ milestone line arrived. Then it stops the server with SIGTERM and starts it agai
 (the restart), kills that one with SIGKILL and starts it a third time (restart after a crash; skip
 with --no-crash).
 
---world world (default) is the 20,000-case world `make run` seeds: the first start takes about
-half an hour on 2 cores. --world sample seeds the committed 2,000-case sample (what the browser
-tests serve) and takes a few minutes: use it to try the script. Both train on the real corpora
-vendored in data/corpora, as `make run` does.
+--world sample (default) is the committed 2,000-case sample `make run` seeds: the first start
+takes about five minutes on 2 cores. --world world generates and seeds the 20,000-case world
+(`CASEMATCH_SEED_WORLD=world make run`) and takes a quarter of an hour or more. Both train on the
+real corpora vendored in data/corpora, as `make run` does.
 
 The server's own output goes to server.log in the temporary folder (deleted at the end unless
 --keep-home); only stage bars and milestone lines are echoed to stderr, never request or case
 text. CASEMATCH_* variables of this shell are not passed on, and the server runs in the
 temporary folder (no .env), so it starts with the defaults `make run` uses. The report (markdown,
-on stdout) is written to --out; by default to bench/startup.md for the full world only, so a
-sample run never replaces the full-world report by accident.
+on stdout) is written to --out; by default to bench/startup.md for the default (sample) world
+only, so a full-world run never replaces the `make run` report by accident.
 
 The free-port and wait-until-ready logic follows tests/server_process.py, copied rather than
 imported: `tests` is not importable from a bench script, and that helper sends the server's
@@ -330,8 +330,9 @@ def render(
     started = first.event_at("runtime started (store, index, model)")
     present = [name for name, there in corpora.items() if there]
     world_text = {
-        "world": "the full synthetic world (20,000 cases, 5,000 doctors), as `make run` seeds it",
-        "sample": "the committed sample world (2,000 cases, 500 doctors), **not** what `make run` seeds",
+        "world": "the full synthetic world (20,000 cases, 5,000 doctors), as "
+        "`CASEMATCH_SEED_WORLD=world make run` seeds it",
+        "sample": "the committed sample world (2,000 cases, 500 doctors), as `make run` seeds it",
     }.get(world, f"synthetic world `{world}`")
     lines = [
         f"# Start-up time: `casematch serve` from an empty home (world `{world}`)",
@@ -421,9 +422,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--world",
-        default="world",
-        help="seed world: 'world' (20,000 cases, what make run serves; about half an hour) or "
-        "'sample' (the committed 2,000 cases; a few minutes)",
+        default="sample",
+        help="seed world: 'sample' (the committed 2,000 cases, what make run serves; minutes) or "
+        "'world' (20,000 generated cases, CASEMATCH_SEED_WORLD=world; a quarter of an hour or more)",
     )
     parser.add_argument(
         "--generate",
@@ -446,12 +447,12 @@ def main() -> None:
         "--out",
         type=Path,
         default=None,
-        help="markdown report (default: bench/startup.md for --world world; other worlds: stdout only)",
+        help="markdown report (default: bench/startup.md for --world sample; other worlds: stdout only)",
     )
     args = parser.parse_args()
     if args.world not in ("world", "sample"):
         parser.error(f"--world {args.world!r}: choose 'world' or 'sample' (the worlds bootstrap can make)")
-    out = args.out or (BENCH_DIR / "startup.md" if args.world == "world" else None)
+    out = args.out or (BENCH_DIR / "startup.md" if args.world == "sample" else None)
 
     root = Path(tempfile.mkdtemp(prefix="casematch-startup-"))
     generated = args.world != "sample" or args.generate
@@ -495,7 +496,7 @@ def main() -> None:
         log(f"kept {root} for a look (server output: {log_path})")
         raise SystemExit(1) from None
     command = ".venv/bin/python bench/startup.py" + (
-        "" if args.world == "world" else f" --world {args.world}"
+        "" if args.world == "sample" else f" --world {args.world}"
     )
     command += " --generate" if args.generate else ""
     command += " --in-place" if args.in_place else ""

@@ -335,24 +335,14 @@ def retrain(
     Both are scored on the same data: the store's dev split, the newest cases but the test share.
     One command for a cron job or timer; exit code 0 whether or not it promoted, 1 on failure.
     """
-    from ml.registry import PROMOTION_METRICS, compare_metrics, record_decision
-    from ml.training.pipeline import score_bundle
+    from ml.training.promotion import promote_on_same_data
 
     settings = Settings()
     _tracking(settings)
     champion = _champion_bundle()
     run = _train_and_log(settings, "store", "", _training_config(config, corpora), dev_share, test_share)
     candidate = run.result.metrics["dev"]
-    if champion is None:
-        decision = record_decision(run.version, True, ["no champion yet"])
-    else:
-        version, bundle = champion
-        held = score_bundle(bundle, run.data)
-        names = [n.removeprefix("dev.").replace("_at_", "@") for n in PROMOTION_METRICS]
-        names = [n.replace("specialty.synthetic.", f"specialty.{run.data.source}.") for n in names]
-        promoted, reasons = compare_metrics(candidate, held, names, tolerance)
-        reasons.insert(0, f"on the store's dev weeks ({run.split.describe()}) against version {version}")
-        decision = record_decision(run.version, promoted, reasons)
+    decision = promote_on_same_data(run.version, run.result, run.data, champion, tolerance=tolerance)
     verdict = "[green]promoted[/]" if decision.promoted else "[yellow]kept the champion[/]"
     console.print(f"version {run.version}: {verdict}")
     for reason in decision.reasons:
@@ -576,7 +566,7 @@ def promote(
 def bootstrap(
     world: Annotated[
         str, typer.Option(help="synthetic world to generate (if missing) and train on")
-    ] = "world",
+    ] = "sample",
     corpora: Annotated[
         str | None, typer.Option(help="real corpora to add, comma-separated ('' for none; default: both)")
     ] = None,
@@ -623,7 +613,7 @@ def serve(
     settings = Settings()
     _tracking(settings)
     if champion_version() is None:
-        bootstrap(world=settings.seed_world or "world", corpora=None)
+        bootstrap(world=settings.seed_world or "sample", corpora=None)
     if not settings.api_keys:
         settings.api_keys = _local_api_key(settings.home)
     _json_logs()
