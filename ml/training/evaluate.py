@@ -118,6 +118,19 @@ def novelty_metrics(
     return out
 
 
+def similar_case_feedback_metrics(
+    similarity: npt.NDArray[np.float64], useful: npt.NDArray[np.bool_], *, prefix: str
+) -> Metrics:
+    """Doctors' verdicts on suggested similar cases: how many, the share found useful, and the ROC AUC
+    of the case-to-suggestion cosine for 'useful' (does closeness in the encoder's space mean help?)."""
+    out: Metrics = {f"{prefix}.verdicts": float(len(useful))}
+    if len(useful):
+        out[f"{prefix}.useful_share"] = float(useful.mean())
+    if useful.any() and not useful.all():
+        out[f"{prefix}.cosine_auc"] = float(roc_auc_score(useful, similarity))
+    return out
+
+
 def markdown_table(metrics: Metrics, *, title: str) -> str:
     """All metrics as a two-column markdown table (logged with each MLflow run)."""
     lines = [f"## {title}", "", "| metric | value |", "|---|---:|"]

@@ -43,6 +43,7 @@ from ml.training.evaluate import (
     activity_baseline_metrics,
     doctor_metrics,
     novelty_metrics,
+    similar_case_feedback_metrics,
     specialty_metrics,
     urgency_metrics,
 )
@@ -252,7 +253,7 @@ def train(
             urgency_labels=data.urgency_labels(data.rows_of(name)),
             texts=texts,
             slices=_slices(data, sets[name][source].rows, prefix=source),
-        )
+        ) | _feedback_slice(data, name)
         progress.advance()
     timer.lap("evaluate")
     sizes = {f"{split}.{name}": len(t.items) for split, d in sets.items() for name, t in d.items()}
@@ -386,6 +387,21 @@ def _slices(data: TrainingData, rows: Sequence[int], *, prefix: str) -> dict[str
             [presentation(i) is not None and presentation(i) not in seen for i in rows], dtype=bool
         )
     return slices
+
+
+def _feedback_slice(data: TrainingData, split: str) -> Metrics:
+    """Verdicts on similar cases suggested for this split's cases, from the first verdict on."""
+    row_of = {c.case_id: i for i, c in enumerate(data.platform.cases)}
+    pairs = [
+        (row_of[f.case_id], row_of[f.similar_case_id], f.useful)
+        for f in data.platform.feedback
+        if f.similar_case_id in row_of and f.case_id in row_of and data.splits[row_of[f.case_id]] == split
+    ]
+    if not pairs:
+        return {}
+    cosine = np.array([float(data.vectors[a] @ data.vectors[b]) for a, b, _ in pairs])
+    useful = np.array([u for _, _, u in pairs], dtype=bool)
+    return similar_case_feedback_metrics(cosine, useful, prefix="feedback.similar_cases")
 
 
 def _condition_of(data: TrainingData) -> dict[str, str]:

@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ml.data import TimeSplit
@@ -60,3 +61,27 @@ def test_posts_are_cleaned_once_and_then_read_from_the_cache(tmp_path: Path) -> 
     other_model = DeidentifiedCache(tmp_path / "posts.sqlite", "fp-2")
     deidentify_posts(posts[:1], clean, cache=other_model)
     assert len(calls) == 6, "another de-identifier's output is never reused"
+
+
+def test_verdicts_on_similar_cases_are_scored_from_the_first_one() -> None:
+    from ml.data import CaseRecord, FeedbackRecord, PlatformData
+    from ml.training.pipeline import TrainingData, _feedback_slice
+
+    cases = tuple(CaseRecord(f"c{i}", "t", "x", "en", "a", T0 + timedelta(days=i)) for i in range(4))
+    vectors = np.array([[1, 0], [0.9, 0.44], [0, 1], [0.99, 0.14]], dtype=np.float32)
+    verdicts = (
+        FeedbackRecord("c3", True, T0 + timedelta(days=5), similar_case_id="c0"),  # cosine 0.99
+        FeedbackRecord("c3", False, T0 + timedelta(days=5), similar_case_id="c2"),  # cosine 0.14
+        FeedbackRecord("c3", True, T0 + timedelta(days=5), doctor_id="d1"),  # not about a similar case
+    )
+    platform = PlatformData(cases, (), (), (), feedback=verdicts)
+    split = TimeSplit(T0 + timedelta(days=3), T0 + timedelta(days=9))
+    data = TrainingData(
+        platform, split, "store", ["x"] * 4, [split.of(c.created_at) for c in cases], vectors, {}
+    )
+    assert _feedback_slice(data, "dev") == {
+        "feedback.similar_cases.verdicts": 2.0,
+        "feedback.similar_cases.useful_share": 0.5,
+        "feedback.similar_cases.cosine_auc": 1.0,
+    }
+    assert _feedback_slice(data, "train") == {}, "no verdict on a train case yet: no slice"
