@@ -160,6 +160,8 @@ def train(
     (labelled data, e.g. the synthetic sample). A platform with no history (cold start) still gets
     a bundle: specialties from the real corpora and the zero-shot descriptions, doctors ranked by
     specialty fit and activity rules, novelty as unlikeness; `notes` say which parts are untrained.
+    A given `data` (from `load_training_data`) is what the run reads; `platform` and `split` only
+    build it when it is not given.
     """
     progress = progress or NoProgress()
     timer = _Timer()
@@ -197,11 +199,11 @@ def train(
     timer.lap("urgency")
 
     held_out = data.rows_of("dev") + data.rows_of("test")
-    neighbour_rows, neighbour_sims = nearest_resolved(platform, vectors, held_out)
+    neighbour_rows, neighbour_sims = nearest_resolved(data.platform, vectors, held_out)
     progress.stage("replaying answers and acceptances", len(held_out))
     _, examples = replay(
-        platform,
-        split,
+        data.platform,
+        data.split,
         vectors,
         lambda rows: router.predict_proba([texts[i] for i in rows], vectors[list(rows)]),
         top_specialties=config.top_specialties,
