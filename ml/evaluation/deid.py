@@ -12,7 +12,7 @@ that swallows a neighbouring space neither helps nor hurts:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -120,6 +120,18 @@ class GoldScore:
             "clean_damage": self.clean_damage(),
             "documents": float(self.documents),
         }
+
+
+def score_documents(
+    documents: Iterable[GoldDocument],
+    direct_types: Iterable[str],
+    redactions_of: Callable[[GoldDocument], Sequence[Redaction]],
+) -> GoldScore:
+    """Every document's gold spans against what `redactions_of` removed from it."""
+    score = GoldScore(frozenset(direct_types))
+    for document in documents:
+        score.add(document, redactions_of(document))
+    return score
 
 
 def planted_documents(world_dir: Path, split: str) -> list[GoldDocument]:

@@ -29,7 +29,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
 from ml.evaluation.corpora import CORPORA_DIR, GoldDocument, load_deid_gold, load_mtsamples
-from ml.evaluation.deid import DIRECT_IDENTIFIERS, GoldScore, planted_documents
+from ml.evaluation.deid import DIRECT_IDENTIFIERS, planted_documents, score_documents
 from ml.paths import SAMPLE_WORLD_DIR
 from ml.privacy import kinds
 from ml.privacy.ner import model_fingerprint
@@ -357,10 +357,10 @@ def evaluate_on_dev(language: str, directory: Path, *, world_dir: Path) -> dict[
             DIRECT_IDENTIFIERS["planted"],
         ),
     ):
-        alone, combined = GoldScore(direct), GoldScore(direct)
-        for document in documents:
-            alone.add(document, ner_redactions(nlp(document.text)))
-            combined.add(document, deidentifier.deidentify(document.text, language).redactions)
+        alone = score_documents(documents, direct, lambda d: ner_redactions(nlp(d.text)))
+        combined = score_documents(
+            documents, direct, lambda d: deidentifier.deidentify(d.text, language).redactions
+        )
         for key, value in alone.headline().items():
             metrics[f"dev.{name}.ner.{key}"] = value
         for key, value in combined.headline().items():

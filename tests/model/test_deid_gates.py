@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ml.evaluation.corpora import load_deid_gold
-from ml.evaluation.deid import DIRECT_IDENTIFIERS, GoldScore, planted_documents
+from ml.evaluation.deid import DIRECT_IDENTIFIERS, GoldScore, planted_documents, score_documents
 from ml.paths import SAMPLE_WORLD_DIR
 from ml.privacy import Deidentifier
 from tests.model.floors import FLOORS
@@ -22,10 +22,11 @@ def _score(deidentifier: Deidentifier, corpus: str) -> GoldScore:
     documents = (
         planted_documents(SAMPLE_WORLD_DIR, "dev") if corpus == "planted" else load_deid_gold(corpus, "dev")
     )
-    score = GoldScore(DIRECT_IDENTIFIERS[corpus])
-    for document in documents:
-        score.add(document, deidentifier.deidentify(document.text, document.language).redactions)
-    return score
+    return score_documents(
+        documents,
+        DIRECT_IDENTIFIERS[corpus],
+        lambda d: deidentifier.deidentify(d.text, d.language).redactions,
+    )
 
 
 @pytest.mark.parametrize("corpus", ["meddocan", "physionet"])
