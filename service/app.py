@@ -6,6 +6,9 @@ sample); `casematch serve` starts the runtime on the configured home and passes 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,8 +23,18 @@ in English and Spanish. Authenticate with `Authorization: Bearer <api key>`; key
 scopes `route`, `ingest` and `admin`. Errors are `application/problem+json`."""
 
 
-def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="casematch", version="1", description=DESCRIPTION)
+def create_app(rt: Runtime, *, close_on_shutdown: bool = False) -> FastAPI:
+    """The app over `rt`; `close_on_shutdown` closes the runtime (saving the index snapshot) when
+    the server shuts down gracefully, e.g. on SIGTERM (uvicorn then re-raises the signal, so code
+    after `uvicorn.run` never runs)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_on_shutdown:
+            rt.close()
+
+    app = FastAPI(title="casematch", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = rt
     metrics = Metrics()
     app.state.metrics = metrics

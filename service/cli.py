@@ -631,7 +631,8 @@ def serve(
         f"casematch serving model version {runtime.model_version} on http://{host}:{port} (docs: /docs)"
     )
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_config=None, access_log=False)
+        app = create_app(runtime, close_on_shutdown=True)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
         runtime.close()
 

@@ -8,7 +8,7 @@ answer book from the stored answers; load the MLflow champion; follow the alias 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,7 @@ class Runtime:
     watcher: ChampionWatcher
     unavailable: set[str]  # doctors who asked not to be routed to, kept in memory for every call
     limiter: RateLimiter
+    _closed: bool = field(default=False, init=False)
 
     @property
     def model_version(self) -> int | None:
@@ -113,9 +114,14 @@ class Runtime:
         return np.asarray(self.encoder.encode_documents([post_text(title, text)])[0], dtype=np.float32)
 
     def close(self) -> None:
+        """Stop following the champion, save the index snapshot, close the store (once)."""
+        if self._closed:
+            return
+        self._closed = True
         self.watcher.stop()
         self.sync.save_snapshot()
         self.store.close()
+        logger.info("runtime closed: index snapshot saved")
 
 
 def _rebuild_activity(store: CaseStore, index: CaseIndex, dim: int) -> tuple[DoctorActivity, AnswerBook]:
