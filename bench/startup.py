@@ -387,8 +387,8 @@ def render(
     if any(r.exit_code == -signal.SIGTERM for r in runs):
         lines += [
             "Exit code -15: after its graceful shutdown uvicorn re-raises SIGTERM, and Python's default "
-            "action for it ends the process at once, so `casematch serve`'s `finally: runtime.close()` "
-            "(stop the champion watcher, save the index snapshot, close the store) does not run.",
+            "action for it ends the process; the runtime was closed before that, in the app's shutdown "
+            "(since 5a8cb82: champion watcher stopped, index snapshot saved, store closed).",
             "",
         ]
     if world == "world":
