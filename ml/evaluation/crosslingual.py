@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.data.synthetic import RAW, SyntheticWorld
 from ml.embeddings.base import Encoder
 from ml.evaluation.corpora import ParallelDoc
 from ml.index.slots import CaseMeta
 from ml.matching import CaseText, Matcher, post_text
 from ml.routing.engine import OTHER_LANGUAGE_CASES
 from ml.synthetic.splits import PERIODS
-from ml.synthetic.world import read_table
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,14 @@ def synthetic_task(
     surfaces when Spanish posts share the query's everyday words.
     """
     start, end = PERIODS[split]
-    cases = read_table(world_dir, "cases").to_pylist()
-    condition = {r["case_id"]: r["condition_id"] for r in read_table(world_dir, "case_labels").to_pylist()}
-    resolved_at = {r["case_id"]: r["resolved_at"] for r in read_table(world_dir, "resolutions").to_pylist()}
+    world = SyntheticWorld(world_dir, deidentify=RAW).read()
+    condition = {case_id: truth.condition_id for case_id, truth in world.truth.items()}
+    resolved_at = {r.case_id: r.resolved_at for r in world.resolutions}
     languages = ("en", "es") if mixed else ("en",)
     corpus = [
-        CaseText(c["case_id"], post_text(c["title"], c["body"]), CaseMeta(True, c["language"]))
-        for c in cases
-        if c["language"] in languages and c["case_id"] in resolved_at and resolved_at[c["case_id"]] < start
+        CaseText(c.case_id, post_text(c.title, c.text), CaseMeta(True, c.language))
+        for c in world.cases
+        if c.language in languages and c.case_id in resolved_at and resolved_at[c.case_id] < start
     ]
     by_condition: dict[str, set[str]] = defaultdict(set)
     for case in corpus:
@@ -69,8 +69,8 @@ def synthetic_task(
             by_condition[condition[case.case_id]].add(case.case_id)
     candidates = [
         c
-        for c in cases
-        if c["language"] == "es" and start <= c["created_at"] < end and by_condition[condition[c["case_id"]]]
+        for c in world.cases
+        if c.language == "es" and start <= c.created_at < end and by_condition[condition[c.case_id]]
     ]
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(candidates), size=min(max_queries, len(candidates)), replace=False))
@@ -79,8 +79,8 @@ def synthetic_task(
     return RetrievalTask(
         f"synthetic {split}: es case -> en case of the same condition{index}",
         corpus,
-        [post_text(q["title"], q["body"]) for q in queries],
-        [by_condition[condition[q["case_id"]]] for q in queries],
+        [post_text(q.title, q.text) for q in queries],
+        [by_condition[condition[q.case_id]] for q in queries],
     )
 
 
