@@ -98,7 +98,7 @@ def main() -> None:
     header = [
         "# Routing quality",
         "",
-        f"Command: `.venv/bin/python bench/quality.py` (world `{args.world.name}`, from `make run`). "
+        f"Command: `.venv/bin/python bench/quality.py` (world `{args.world.name}`, from `casematch synth`). "
         f"Texts per split and source: {sizes}. Everything below is the **test** split. "
         + usage_sentence(uses)
         + " Training: "

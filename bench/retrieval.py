@@ -149,8 +149,8 @@ def markdown(
         "# Cross-lingual retrieval",
         "",
         f"Command: `.venv/bin/python bench/retrieval.py --backends {args.backends}` "
-        f"(world: `{world}`, from `make run`). Test splits only (TICO-19 has none and is never trained "
-        "on); nothing here was trained on these corpora. "
+        f"(world: `{world}`, from `casematch synth`). Test splits only (TICO-19 has none and is never "
+        "trained on); nothing here was trained on these corpora. "
         + usage_sentence(test_uses, chosen="the fusion weight was chosen on the synthetic dev months"),
         "",
         "Hybrid = dense + lexical (hashed BM25 over words and character 4-grams) fused by reciprocal "
@@ -187,7 +187,7 @@ def main() -> None:
         "--world",
         type=Path,
         default=SYNTHETIC_DIR / "world",
-        help="a generated world (make run writes data/synthetic/world)",
+        help="a generated world (`casematch synth` writes data/synthetic/world)",
     )
     parser.add_argument(
         "--synthetic-backends",

@@ -1,7 +1,8 @@
 """Load benchmark: /v1/route on a real uvicorn process over loopback, beside encoder-only time.
 
 Starts `casematch serve` on the given home (which must already hold a champion and a seeded
-store: run `make run` once), then, in one run:
+store over the 20,000-case world: run `CASEMATCH_SEED_WORLD=world make run` once), then, in one
+run:
 - encoder-only: the same post texts encoded one at a time in this process (the floor a route
   call cannot beat: it encodes the post too);
 - /v1/route at 1, 8 and 32 concurrent clients (async httpx), each for a fixed number of
