@@ -3,7 +3,7 @@ empty service, out again as `PlatformData`, on SQLite and PostgreSQL.
 
 The posts go in raw (planted identifiers and all) and the service de-identifies them on the way
 in, so the export's text is the stored, de-identified text; everything else comes back as posted.
-By default the first 300 cases by posting time (with their answers, resolutions and every doctor)
+By default the first 200 cases by posting time (with their answers, resolutions and every doctor)
 make the trip; the whole sample (2,000 cases, 8,755 answers) is the `slow` variant.
 """
 
@@ -40,7 +40,7 @@ FONTAN = {
     "text": "Operado de Fontan. Tos con expulsión de moldes gomosos y ramificados, como ramitas. Satura 85%.",
 }
 HEADERS = {"Authorization": f"Bearer {LOADER_KEY}"}
-SUBSET_CASES = 300
+SUBSET_CASES = 200
 WHOLE = None  # every case of the sample
 
 
