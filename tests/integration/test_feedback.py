@@ -23,19 +23,8 @@ from service.store import (
 )
 from service.store.migrate import alembic_config
 from service.store.records import Feedback
-from tests.postgres import postgres_schema_url
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An empty database (no schema yet) on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'casematch.db'}"
-        return
-    with postgres_schema_url() as url:
-        yield url
 
 
 @pytest.fixture

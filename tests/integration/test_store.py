@@ -40,7 +40,6 @@ from service.store import (
 )
 from service.store.database import normalise_url, writer
 from service.store.models import Base, ChangeCounter
-from tests.postgres import postgres_schema_url
 
 T0 = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 TABLES = {
@@ -53,16 +52,6 @@ TABLES = {
     "routing_decisions",
     "change_counter",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An empty database (no schema yet) on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'casematch.db'}"
-        return
-    with postgres_schema_url() as url:
-        yield url
 
 
 @pytest.fixture
