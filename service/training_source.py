@@ -7,7 +7,7 @@ months, or the store's oldest / next / newest shares of cases by posting time.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
+from pathlib import Path
 
 from ml.data import PlatformData, TimeSplit
 from ml.data.synthetic import SyntheticWorld
@@ -19,19 +19,9 @@ from service.store.export import export_platform_data
 from service.store.repository import CaseStore
 
 
-class SourceKind(StrEnum):
-    world = "world"
-    store = "store"
-
-
 def read_world(settings: Settings, world: str, progress: Progress) -> tuple[PlatformData, TimeSplit]:
     """The synthetic world, its posts de-identified as the store would keep them (cached in the home)."""
-    cache = DeidentifiedCache(settings.deidentified_cache, packaged_fingerprint())
-    try:
-        source = SyntheticWorld(settings.synthetic_dir / world, cache=cache, progress=progress)
-        return source.read(), source.split
-    finally:
-        cache.close()
+    return _read_synthetic(settings, settings.synthetic_dir / world, progress)
 
 
 def read_store(settings: Settings, *, dev_share: float, test_share: float) -> tuple[PlatformData, TimeSplit]:
@@ -55,9 +45,15 @@ def read_store(settings: Settings, *, dev_share: float, test_share: float) -> tu
 def urgency_prior(settings: Settings, progress: Progress) -> tuple[PlatformData, TimeSplit]:
     """Labelled urgency for a platform that records none and has no champion yet: the committed
     sample world (its posts de-identified)."""
+    return _read_synthetic(settings, SAMPLE_WORLD_DIR, progress)
+
+
+def _read_synthetic(
+    settings: Settings, world_dir: Path, progress: Progress
+) -> tuple[PlatformData, TimeSplit]:
     cache = DeidentifiedCache(settings.deidentified_cache, packaged_fingerprint())
     try:
-        source = SyntheticWorld(SAMPLE_WORLD_DIR, cache=cache, progress=progress)
+        source = SyntheticWorld(world_dir, cache=cache, progress=progress)
         return source.read(), source.split
     finally:
         cache.close()
