@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api import router
+from service.case_service import CaseService
 from service.errors import install_error_handlers
 from service.observability import Metrics, RequestMiddleware
+from service.routes import install_routes
 from service.runtime import Runtime
 from service.ui import install_ui
 
@@ -36,10 +37,11 @@ def create_app(rt: Runtime, *, close_on_shutdown: bool = False) -> FastAPI:
 
     app = FastAPI(title="casematch", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = rt
+    app.state.cases = CaseService(rt)
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.include_router(router)
+    install_routes(app)
     if rt.settings.ui_enabled:  # off: /ui and its static files are not mounted at all (404)
         install_ui(app)
     app.add_middleware(

@@ -1,7 +1,8 @@
 """Every error the API returns is application/problem+json (RFC 9457) that says what was wrong.
 
-Bad input is a 4xx naming the field; an unexpected failure is a 500 whose body holds only the
-request id (the log has the rest, never the case text).
+Bad input is a 4xx naming the field; a store that cannot be reached is a 503 with Retry-After; an
+unexpected failure is a 500 whose body holds only the request id (the log has the rest, never the
+case text). Each domain error is mapped here, once: route handlers never catch them.
 """
 
 from __future__ import annotations
@@ -14,10 +15,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.auth import AuthError
+from service.domain_errors import InvalidFieldError, UnknownLanguageError
 from service.ratelimit import RateLimited
 from service.schemas import Problem
+from service.store.errors import (
+    AnswerConflictError,
+    CaseConflictError,
+    StoreUnavailableError,
+    UnknownCaseError,
+    UnknownDoctorError,
+)
 
 PROBLEM_JSON = "application/problem+json"
+STORE_RETRY_AFTER_SECONDS = 2  # a restarting database is usually back within seconds
 logger = logging.getLogger("casematch.api")
 
 
@@ -47,6 +57,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, _auth_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidFieldError, _invalid_field)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownLanguageError, _unknown_language)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownCaseError, _unknown_case)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownDoctorError, _unknown_doctor)  # type: ignore[arg-type]
+    app.add_exception_handler(CaseConflictError, _case_conflict)  # type: ignore[arg-type]
+    app.add_exception_handler(AnswerConflictError, _answer_conflict)  # type: ignore[arg-type]
+    app.add_exception_handler(StoreUnavailableError, _store_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -81,6 +98,44 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
 async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
     response = problem(429, "Too Many Requests", str(exc))
     response.headers["Retry-After"] = str(int(exc.retry_after))
+    return response
+
+
+async def _invalid_field(request: Request, exc: InvalidFieldError) -> JSONResponse:
+    return problem(422, "Invalid request", exc.detail, errors=[{"field": exc.field, "message": exc.message}])
+
+
+async def _unknown_language(request: Request, exc: UnknownLanguageError) -> JSONResponse:
+    return problem(422, "Language unknown", str(exc))
+
+
+async def _unknown_case(request: Request, exc: UnknownCaseError) -> JSONResponse:
+    return problem(404, "Not Found", f"no case {exc.case_id!r}")
+
+
+async def _unknown_doctor(request: Request, exc: UnknownDoctorError) -> JSONResponse:
+    return problem(404, "Not Found", f"no doctor {exc.doctor_id!r}")
+
+
+async def _case_conflict(request: Request, exc: CaseConflictError) -> JSONResponse:
+    return problem(
+        409,
+        "Conflict",
+        f"case {exc.case_id!r} exists with other content; PUT /v1/cases/{exc.case_id} replaces it",
+    )
+
+
+async def _answer_conflict(request: Request, exc: AnswerConflictError) -> JSONResponse:
+    return problem(
+        409, "Conflict", f"doctor {exc.doctor_id} already answered case {exc.case_id} at another time"
+    )
+
+
+async def _store_unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    logger.warning("case store unavailable", extra={"request_id": request_id, "route": request.url.path})
+    response = problem(503, "Service Unavailable", "the case store cannot be reached; retry shortly")
+    response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
     return response
 
 

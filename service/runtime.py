@@ -113,6 +113,12 @@ class Runtime:
     def case_vector(self, title: str, text: str) -> npt.NDArray[np.float32]:
         return np.asarray(self.encoder.encode_documents([post_text(title, text)])[0], dtype=np.float32)
 
+    def forget_embedding(self, title: str, text: str) -> None:
+        """Drop a post's vector from the encoder's disk cache, if it has one (erasure)."""
+        forget = getattr(self.encoder, "forget", None)
+        if forget is not None:
+            forget([post_text(title, text)])
+
     def close(self) -> None:
         """Stop following the champion, save the index snapshot, close the store (once)."""
         if self._closed:

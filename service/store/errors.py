@@ -34,11 +34,13 @@ class CaseConflictError(StoreError):
 
 
 class AnswerConflictError(StoreError):
-    """An answer id reused for another case or doctor."""
+    """An answer id reused for another case, doctor or time."""
 
-    def __init__(self, answer_id: str) -> None:
-        super().__init__(f"answer {answer_id!r} already exists for another case or doctor")
+    def __init__(self, answer_id: str, *, case_id: str, doctor_id: str) -> None:
+        super().__init__(f"answer {answer_id!r} already exists for another case, doctor or time")
         self.answer_id = answer_id
+        self.case_id = case_id  # of the refused answer
+        self.doctor_id = doctor_id
 
 
 class RoutingConflictError(StoreError):

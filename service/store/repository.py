@@ -291,7 +291,9 @@ class CaseStore:
                 answer.doctor_id,
                 answer.created_at,
             ):
-                raise AnswerConflictError(answer.answer_id)
+                raise AnswerConflictError(
+                    answer.answer_id, case_id=answer.case_id, doctor_id=answer.doctor_id
+                )
             row.accepted = answer.accepted
             return Outcome.UPDATED
 
