@@ -6,10 +6,14 @@ run:
 - encoder-only: the same post texts encoded one at a time in this process (the floor a route
   call cannot beat: it encodes the post too);
 - /v1/route at 1, 8 and 32 concurrent clients (async httpx), each for a fixed number of
-  requests, reporting p50 / p99 latency, throughput and the mean encoder micro-batch, once with
-  micro-batching (CASEMATCH_ROUTE_BATCH=16) and once without (=1), in that order.
+  requests, reporting p50 / p99 latency, throughput and the mean encoder micro-batch, for every
+  `--workers` count (processes behind the port) and every `--route-batch` setting
+  (CASEMATCH_ROUTE_BATCH=16: micro-batching; =1: each post alone);
+- optionally the same at one worker for a `--baseline` source tree (e.g. the code before a
+  change, from `git worktree add`), so before and after share the run and the machine's noise.
 
-    .venv/bin/python bench/service_load.py [--home var] [--requests 200] [--route-batch 16,1]
+    .venv/bin/python bench/service_load.py [--home var] [--requests 200] [--route-batch 16,1] \
+        [--workers 1,2] [--baseline /tmp/before]
 
 Writes bench/service.md.
 """
@@ -24,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -113,19 +118,28 @@ def encoder_counts(url: str) -> tuple[float, float]:
 
 
 def run_server(
-    home: Path, port: int, route_batch: int, warm_up: list[dict[str, str]], per_level: list[dict[str, str]]
+    home: Path,
+    port: int,
+    setting: Setting,
+    warm_up: list[dict[str, str]],
+    per_level: list[dict[str, str]],
 ) -> list[str]:
     """Table rows for one server setting: every concurrency level on the same posts."""
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "CASEMATCH_HOME": str(home.resolve()), "CASEMATCH_ROUTE_BATCH": str(route_batch)}
+    env = {
+        **os.environ,
+        "CASEMATCH_HOME": str(home.resolve()),
+        "CASEMATCH_ROUTE_BATCH": str(setting.route_batch),
+    }
+    command = [str(CASEMATCH), "serve", "--port", str(port)]
+    if setting.source is not None:  # the baseline tree's code, with this environment's packages
+        env["PYTHONPATH"] = str(setting.source)
+        command = [sys.executable, "-c", "from service.cli import app; app()", "serve", "--port", str(port)]
+    else:
+        command += ["--workers", str(setting.workers)]
     rows = []
     with (home / "bench-service.log").open("a") as server_log:
-        process = subprocess.Popen(
-            [str(CASEMATCH), "serve", "--port", str(port)],
-            env=env,
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, env=env, stdout=server_log, stderr=subprocess.STDOUT)
         try:
             wait_ready(url, process)
             key = (home / "api-key").read_text().strip().split(":")[1]
@@ -137,8 +151,9 @@ def run_server(
                 p50, p99 = np.percentile(latencies, [50, 99]) * 1000
                 mean_batch = (posts - posts_before) / max(calls - calls_before, 1)
                 rows.append(
-                    f"| {route_batch} | {concurrency} | {len(latencies)} | {p50:.1f} | {p99:.1f} | "
-                    f"{len(latencies) / elapsed:.1f} | {mean_batch:.2f} | {failures} |"
+                    f"| {setting.label} | {setting.workers} | {setting.route_batch} | {concurrency} | "
+                    f"{len(latencies)} | {p50:.1f} | {p99:.1f} | {len(latencies) / elapsed:.1f} | "
+                    f"{mean_batch:.2f} | {failures} |"
                 )
                 log(rows[-1])
         finally:
@@ -148,6 +163,41 @@ def run_server(
 
 
 LEVELS = (1, 8, 32)
+
+
+@dataclass(frozen=True)
+class Setting:
+    label: str  # "this tree" or "baseline"
+    workers: int
+    route_batch: int
+    source: Path | None = None  # a baseline source tree; None: this one
+
+
+def _column(row: str, index: int) -> str:
+    return row.split("|")[index + 1].strip()
+
+
+def _summary(rows: list[str], encode_p50: float) -> list[str]:
+    """Route p50 over encoder-only at one client, and 2 workers over 1 in requests/s."""
+    lines = []
+    for row in rows:
+        if _column(row, 3) == "1":
+            lines.append(
+                f"- {_column(row, 0)}, {_column(row, 1)} worker(s), route_batch {_column(row, 2)}: route p50 "
+                f"{_column(row, 5)} ms = {float(_column(row, 5)) / encode_p50:.2f}x encoder-only "
+                "(target <= 2x)"
+            )
+    throughput = {
+        (_column(r, 0), _column(r, 1), _column(r, 2), _column(r, 3)): float(_column(r, 7)) for r in rows
+    }
+    for (label, workers, batch, clients), rate in throughput.items():
+        one = throughput.get((label, "1", batch, clients))
+        if workers != "1" and one and clients != "1":
+            lines.append(
+                f"- {label}, route_batch {batch}, {clients} clients: {workers} workers {rate:.1f} req/s over "
+                f"1 worker {one:.1f} req/s = {rate / one:.2f}x (target >= 1.8x for 2 workers)"
+            )
+    return lines
 
 
 def main() -> None:
@@ -165,35 +215,44 @@ def main() -> None:
     )
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "service.md")
+    parser.add_argument("--workers", default="1,2", help="`casematch serve --workers` counts to compare")
+    parser.add_argument(
+        "--baseline", type=Path, help="a source tree to measure too, at one worker (the code before a change)"
+    )
     args = parser.parse_args()
     # route posts are never cached, so every setting and level can replay the same posts
     texts = posts(args.requests * 2)
     warm_up, per_level = texts[: args.requests], texts[args.requests :]
     encode = encoder_only(per_level)
     log(f"encoder-only p50 {statistics.median(encode) * 1000:.1f} ms")
+    batches = [int(b) for b in args.route_batch.split(",")]
+    settings = [Setting("baseline", 1, b, args.baseline) for b in batches] if args.baseline else []
+    settings += [Setting("this tree", int(w), b) for w in args.workers.split(",") for b in batches]
     rows = [
-        row
-        for batch in (int(b) for b in args.route_batch.split(","))
-        for row in run_server(args.home, args.port, batch, warm_up, per_level)
+        row for setting in settings for row in run_server(args.home, args.port, setting, warm_up, per_level)
     ]
     encode_p50, encode_p99 = np.percentile(encode, [50, 99]) * 1000
-    single = {int(r.split("|")[1]): float(r.split("|")[4]) for r in rows if int(r.split("|")[2]) == 1}
-    ratios = ", ".join(f"{p50 / encode_p50:.2f}x with route_batch={b}" for b, p50 in single.items())
+    baseline = f" --baseline {args.baseline}" if args.baseline else ""
     report = [
         "# Service load",
         "",
-        f"Command: `.venv/bin/python bench/service_load.py --home {args.home}` on {platform.machine()} with "
-        f"{len(os.sched_getaffinity(0))} core(s): a real `casematch serve` (uvicorn, one worker) on "
-        "loopback over the 20,000-case world, once per `CASEMATCH_ROUTE_BATCH` setting (1 = each post "
-        "encoded alone, i.e. no micro-batching); the same posts from the committed sample (English and "
-        "Spanish) at every level and setting, after a warm-up with others. Route posts are not cached. "
-        "The access log goes to a file, as in production. Mean batch = posts per encoder call.",
+        f"Command: `.venv/bin/python bench/service_load.py --home {args.home} --workers {args.workers} "
+        f"--route-batch {args.route_batch}{baseline}` on {platform.machine()} with "
+        f"{len(os.sched_getaffinity(0))} core(s): a real `casematch serve` on loopback, once per setting "
+        "(workers = processes behind the port; route_batch 1 = each post encoded alone, i.e. no "
+        "micro-batching); the same posts from the committed sample (English and Spanish) at every level "
+        "and setting, after a warm-up with others. Route posts are not cached. The access log goes to a "
+        "file, as in production. Mean batch = posts per encoder call. The load generator runs on the same "
+        "two cores as the server.",
         "",
         f"Encoder-only (USE, one post at a time, same posts, same run): p50 {encode_p50:.1f} ms, "
-        f"p99 {encode_p99:.1f} ms. Route p50 at 1 client over encoder-only p50: {ratios} (target <= 1.3x).",
+        f"p99 {encode_p99:.1f} ms.",
         "",
-        "| route_batch | clients | requests | p50 ms | p99 ms | requests/s | mean batch | failed |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *_summary(rows, encode_p50),
+        "",
+        "| code | workers | route_batch | clients | requests | p50 ms | p99 ms | requests/s | mean batch "
+        "| failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
     ]

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.case_service import CaseService
+from service.docs import install_docs
 from service.errors import install_error_handlers
 from service.observability import Metrics, RequestMiddleware
 from service.routes import install_routes
@@ -35,13 +36,21 @@ def create_app(rt: Runtime, *, close_on_shutdown: bool = False) -> FastAPI:
         if close_on_shutdown:
             rt.close()
 
-    app = FastAPI(title="casematch", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="casematch",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # install_docs serves /docs from the package, not a CDN
+        redoc_url=None,
+    )
     app.state.runtime = rt
     app.state.cases = CaseService(rt)
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
     install_routes(app)
+    install_docs(app)
     if rt.settings.ui_enabled:  # off: /ui and its static files are not mounted at all (404)
         install_ui(app)
     app.add_middleware(
@@ -63,13 +72,13 @@ def create_app(rt: Runtime, *, close_on_shutdown: bool = False) -> FastAPI:
         return {
             "status": "ready",
             "model_version": current.model_version,
-            "indexed_cases": len(current.sync.matcher.index),
+            "indexed_cases": len(current.follower.matcher.index),
         }
 
     @app.get("/metrics", tags=["operations"])
     def prometheus_metrics(request: Request) -> Response:
         current: Runtime = request.app.state.runtime
-        metrics.index_size.set(len(current.sync.matcher.index))
+        metrics.index_size.set(len(current.follower.matcher.index))
         metrics.model_version.set(current.model_version or 0)
         if (queries := current.engine.queries) is not None:
             metrics.encoder_calls.set(queries.batches)

@@ -1,5 +1,7 @@
-"""The one write path: every write commits to the store (the acknowledgement), then brings this
-worker's index and in-memory routing state up to date. Route handlers call it and nothing else.
+"""The one write path: every write commits to the store (the acknowledgement), then catches this
+worker up with the store's change feed, so its index and routing state hold the write before the
+response leaves (every other worker's follower picks it up within a poll). Route handlers call
+it and nothing else.
 
 Errors are domain errors (`service.store.errors`, `service.domain_errors`); `service/errors.py`
 turns each into its HTTP answer once.
@@ -12,7 +14,7 @@ from datetime import UTC, datetime
 
 from service.domain_errors import InvalidFieldError
 from service.intake import case_language, deidentified
-from service.runtime import Runtime, doctor_profile
+from service.runtime import Runtime
 from service.schemas import AnswerIn, DoctorIn, FeedbackIn, ResolutionIn, StoredCaseIn
 from service.store import records
 from service.store.errors import UnknownCaseError, UnknownDoctorError
@@ -44,7 +46,7 @@ class CaseService:
             created_at=body.created_at,
         )
         self.rt.store.put_case(case, upsert=upsert)
-        self.rt.sync.catch_up()
+        self.rt.follower.catch_up()
         return self.get(case_id)
 
     def delete_case(self, case_id: str) -> None:
@@ -53,8 +55,7 @@ class CaseService:
         stored = self.get(case_id)
         self.rt.store.delete_case(case_id)
         self.rt.forget_embedding(stored.title, stored.text)
-        self.rt.answers.forget(case_id)
-        self.rt.sync.catch_up()
+        self.rt.follower.catch_up()
 
     def add_answer(self, case_id: str, body: AnswerIn) -> tuple[str, Outcome]:
         """Record a doctor's answer (one per doctor and case); returns its id and what the write did."""
@@ -65,16 +66,7 @@ class CaseService:
         outcome = self.rt.store.add_answer(
             records.Answer(answer_id, case_id, body.doctor_id, answered_at, body.accepted)
         )
-        if outcome == Outcome.CREATED:
-            self.rt.answers.add(case_id, body.doctor_id)
-            self.rt.engine.record_answer(
-                body.doctor_id,
-                case_vector=self.rt.case_vector(stored.title, stored.text),
-                posted_at=stored.created_at,
-                answered_at=answered_at,
-            )
-        if body.accepted and outcome != Outcome.UNCHANGED:
-            self.rt.engine.record_acceptance(body.doctor_id)
+        self.rt.follower.catch_up()
         return answer_id, outcome
 
     def resolve_case(self, case_id: str, body: ResolutionIn) -> StoredCase:
@@ -84,7 +76,7 @@ class CaseService:
         self.rt.store.resolve_case(
             case_id, records.Resolution(body.diagnosis, tuple(body.specialties), resolved_at, body.summary)
         )
-        self.rt.sync.catch_up()
+        self.rt.follower.catch_up()
         return self.get(case_id)
 
     def add_feedback(self, case_id: str, body: FeedbackIn) -> Feedback:
@@ -132,11 +124,7 @@ class CaseService:
             max_open_cases=body.max_open_cases,
         )
         outcome = self.rt.store.put_doctor(doctor)
-        self.rt.engine.upsert_doctor(doctor_profile(doctor))
-        if body.available:
-            self.rt.unavailable.discard(doctor_id)
-        else:
-            self.rt.unavailable.add(doctor_id)
+        self.rt.follower.catch_up()
         return outcome
 
     def record_routing(self, decision: records.RoutingDecision) -> None:

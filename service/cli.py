@@ -148,10 +148,11 @@ def build_index(
         task = bar.add_task("encoding", total=len(texts))
         matcher.add(texts, on_batch=lambda n: bar.advance(task, n))
     matcher.index.watermark = {"world": world, "cases": len(texts)}
-    matcher.index.save(settings.index_dir)
+    target = settings.index_dir_for(matcher.encoder.fingerprint.token)
+    matcher.index.save(target)
     console.print(
         f"indexed {len(texts)} cases of world {world!r} with {matcher.encoder.name} in "
-        f"{time.perf_counter() - started:.1f} s -> {settings.index_dir}"
+        f"{time.perf_counter() - started:.1f} s -> {target}"
     )
 
 
@@ -171,7 +172,9 @@ def search(
     settings = Settings()
     encoder = _encoder(settings)
     try:
-        index = CaseIndex.load(settings.index_dir, expected_fingerprint=encoder.fingerprint.token)
+        index = CaseIndex.load(
+            settings.index_dir_for(encoder.fingerprint.token), expected_fingerprint=encoder.fingerprint.token
+        )
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(code=1) from None
@@ -192,6 +195,59 @@ def search(
             "-" if hit.lexical_score is None else f"{hit.lexical_score:.1f}",
         )
     Console().print(table)
+
+
+@app.command()
+def reindex(
+    encoder: Annotated[
+        str | None, typer.Option(help="encoder to re-embed every case under [default: CASEMATCH_ENCODER]")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster (host:port, ray://host:port or auto) [default: a local Ray]"),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=256, help="encoder actors [default: one per CPU Ray reports]")
+    ] = None,
+) -> None:
+    """Re-embed every stored case under ENCODER on Ray, into that encoder's own index snapshot.
+
+    The service keeps serving from its current snapshot meanwhile. To switch, set CASEMATCH_ENCODER
+    to the new encoder and restart the workers (behind a load balancer, one replica at a time: no
+    downtime): each loads the new snapshot and catches up with the writes made since, without
+    re-encoding. The MLflow champion must have been trained with the same encoder.
+    """
+    from ml.embeddings.distributed import RayEncoder, RayUnavailableError
+    from ml.matching import Matcher
+    from service.follower import StoreFollower
+    from service.store.migrate import upgrade_to_head
+    from service.store.repository import CaseStore
+
+    settings = Settings()
+    spec = encoder or settings.encoder
+    upgrade_to_head(settings.database_url)
+    store = CaseStore.from_url(settings.database_url)
+    started = time.perf_counter()
+    try:
+        with RayEncoder(spec, address=ray_address, workers=workers) as on_ray:
+            target = settings.index_dir_for(on_ray.fingerprint.token)
+            follower = StoreFollower(store, Matcher.empty(on_ray), target)
+            with _progress_bar() as bar:
+                task = bar.add_task(f"re-embedding on {on_ray.workers} Ray workers", total=store.head_seq())
+                follower.catch_up(on_batch=lambda n: bar.advance(task, n))
+            follower.save_snapshot()
+    except RayUnavailableError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=2) from None
+    except ValueError as exc:  # an unknown encoder spec
+        console.print(f"[red]CASEMATCH_ENCODER: {exc}[/]")
+        raise typer.Exit(code=2) from None
+    finally:
+        store.close()
+    console.print(
+        f"re-embedded {len(follower.matcher.index)} cases under {spec!r} in "
+        f"{time.perf_counter() - started:.1f} s -> {target}; serve with CASEMATCH_ENCODER={spec}"
+    )
 
 
 @app.command("kb")
@@ -596,45 +652,104 @@ def bootstrap(
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="processes serving behind the port, each following the store's changes "
+            "[default: CASEMATCH_WORKERS, else the number of cores]",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API: bootstraps a champion model first if there is none, loads the synthetic
-    world into an empty store, catches the index up, then listens.
+    world into an empty store, catches the index up, then listens with one or more workers.
 
-    Without CASEMATCH_API_KEYS a local key with every scope is created in $CASEMATCH_HOME/api-key.
+    Every worker follows the store's change feed, so a write taken by any of them is seen by all
+    within a second. Without CASEMATCH_API_KEYS a local key with every scope is created in
+    $CASEMATCH_HOME/api-key.
     """
-    import uvicorn
     from threadpoolctl import threadpool_limits
 
     from ml.registry import champion_version
-    from service.app import create_app
-    from service.auth import ApiKeyConfigError
-    from service.runtime import Runtime
+    from service.auth import ApiKeyConfigError, parse_api_keys
+    from service.logs import configure_json_logging
 
     settings = Settings()
+    workers = workers or settings.workers or len(os.sched_getaffinity(0))
     _tracking(settings)
     if champion_version() is None:
         bootstrap(world=settings.seed_world or "sample", corpora=None)
     if not settings.api_keys:
         settings.api_keys = _local_api_key(settings.home)
-    _json_logs()
+    try:
+        parse_api_keys(settings.api_keys)
+    except ApiKeyConfigError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(code=2) from None
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)  # --verbose set the root level
+    configure_json_logging(verbose=verbose)
     # One request, one thread: OpenMP and BLAS pools would spread each call's few hundred rows
     # (the doctor ranker's trees, FAISS) over every core and lose more in hand-offs than they
     # gain; concurrent requests already use the cores. (After bootstrap, which trains on all.)
     threadpool_limits(limits=settings.encoder_threads)
-    try:
-        with _progress_bar() as bar:
-            runtime = Runtime.start(settings, progress=_RichProgress(bar))
-    except ApiKeyConfigError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(code=2) from None
+    if workers == 1:
+        _serve_in_process(settings, host, port, verbose=verbose)
+    else:
+        _serve_workers(settings, host, port, workers, verbose=verbose)
+
+
+def _serve_in_process(settings: Settings, host: str, port: int, *, verbose: bool) -> None:
+    import uvicorn
+
+    from service.app import create_app
+    from service.logs import configure_json_logging
+    from service.runtime import Runtime
+
+    with _progress_bar() as bar:
+        runtime = Runtime.start(settings, progress=_RichProgress(bar))
+    configure_json_logging(verbose=verbose)  # again: libraries loaded meanwhile attached their own
     console.print(
         f"casematch serving model version {runtime.model_version} on http://{host}:{port} (docs: /docs)"
     )
     try:
-        app = create_app(runtime, close_on_shutdown=True)
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        api = create_app(runtime, close_on_shutdown=True)
+        uvicorn.run(api, host=host, port=port, log_config=None, access_log=False)
     finally:
         runtime.close()
+
+
+def _serve_workers(settings: Settings, host: str, port: int, workers: int, *, verbose: bool) -> None:
+    """Prepare the store and the index snapshot once, then let uvicorn run `workers` processes (and
+    restart any that dies), each starting from that snapshot and following the store."""
+    import uvicorn
+
+    from service.logs import configure_json_logging
+    from service.runtime import prepare
+    from service.worker import VERBOSE_ENV
+
+    with _progress_bar() as bar:
+        store, _, follower = prepare(settings, progress=_RichProgress(bar))
+    follower.save_snapshot()
+    store.close()
+    del store, follower  # the parent only supervises: its copy of the index is not needed
+    configure_json_logging(verbose=verbose)
+    # the workers read their settings from the environment: hand over what was decided here
+    os.environ["CASEMATCH_HOME"] = str(settings.home)
+    os.environ["CASEMATCH_DATABASE_URL"] = settings.database_url
+    os.environ["CASEMATCH_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    os.environ["CASEMATCH_API_KEYS"] = settings.api_keys
+    os.environ[VERBOSE_ENV] = "1" if verbose else "0"
+    console.print(f"casematch serving on http://{host}:{port} with {workers} workers (docs: /docs)")
+    uvicorn.run(
+        "service.worker:create_worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def _local_api_key(home: Path) -> str:
@@ -650,15 +765,3 @@ def _local_api_key(home: Path) -> str:
         f"API key (every scope): the secret in {path} — send it as `Authorization: Bearer <secret>`"
     )
     return path.read_text().strip()
-
-
-def _json_logs() -> None:
-    from service.observability import JsonLogFormatter
-
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonLogFormatter())
-    for name in ("casematch", "uvicorn", "uvicorn.error"):
-        log = logging.getLogger(name)
-        log.handlers = [handler]
-        log.propagate = False
-        log.setLevel(logging.INFO)

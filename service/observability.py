@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,12 +48,17 @@ class Metrics:
 
 
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line, with the `extra` fields a request log carries."""
+    """One JSON object per line (the time first, ISO-8601 UTC), with the `extra` fields a request log has."""
 
     FIELDS = ("request_id", "route", "method", "status", "latency_ms", "model_version", "body_bytes", "key")
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        entry = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         entry |= {name: getattr(record, name) for name in self.FIELDS if hasattr(record, name)}
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from fastapi import Response
+from pydantic import BaseModel, TypeAdapter
+
 from ml.language import UNKNOWN
 from ml.matching import post_text
 from ml.privacy.summary import redaction_counts
@@ -21,6 +24,15 @@ from service.schemas import (
     UrgencyOut,
 )
 from service.store.records import Feedback, StoredCase
+
+_SIMILAR_LIST = TypeAdapter(list[SimilarCaseOut])
+
+
+def json_response(body: BaseModel | list[SimilarCaseOut]) -> Response:
+    """`body` serialised once, as it is: FastAPI would validate a returned model against the
+    route's response model again before serialising it (the schema in /docs stays the same)."""
+    content = body.model_dump_json() if isinstance(body, BaseModel) else _SIMILAR_LIST.dump_json(body)
+    return Response(content, media_type="application/json")
 
 
 def case_out(case: StoredCase) -> CaseOut:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -62,6 +63,15 @@ class Settings(BaseSettings):
         description="most posts of concurrent route calls encoded together (1: alone)",
     )
     ui_enabled: bool = Field(default=True, description="serve the /ui web page and its static files")
+    workers: int = Field(
+        default=0, ge=0, le=64, description="`casematch serve` processes behind the port; 0: one per core"
+    )
+    follow_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="how often each worker polls the store for writes taken by the others",
+    )
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:
@@ -76,7 +86,13 @@ class Settings(BaseSettings):
 
     @property
     def index_dir(self) -> Path:
+        """Where index snapshots live: one folder per encoder (see `index_dir_for`)."""
         return self.home / "index"
+
+    def index_dir_for(self, fingerprint: str) -> Path:
+        """The index snapshot of the encoder with this fingerprint token: one folder per encoder,
+        so `casematch reindex` builds a new encoder's snapshot beside the one being served."""
+        return self.index_dir / hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
 
     @property
     def embedding_cache(self) -> Path:

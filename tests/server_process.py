@@ -45,6 +45,16 @@ class ServerProcess:
         except OSError:
             return "<no log>"
 
+    def worker_pids(self) -> set[int]:
+        """The processes serving behind the port (with `--workers` above 1, the supervisor's children)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            pids = {int(pid) for pid in children.read_text().split()}
+        except OSError:
+            return set()
+        # uvicorn's multiprocessing also starts a resource tracker: only processes that serve count
+        return {pid for pid in pids if "resource_tracker" not in _cmdline(pid)}
+
     def kill(self) -> None:
         """SIGKILL, as a crash would: no shutdown handler runs, nothing is flushed."""
         self._signal(signal.SIGKILL)
@@ -67,6 +77,13 @@ class ServerProcess:
                 os.killpg(self.process.pid, signum)
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -84,7 +101,7 @@ def casematch_command(*args: str) -> list[str]:
 
 @contextmanager
 def serving(
-    env: Mapping[str, str], *, timeout: float = 600, port: int | None = None
+    env: Mapping[str, str], *, timeout: float = 600, port: int | None = None, workers: int = 1
 ) -> Iterator[ServerProcess]:
     """The real server, ready to answer, for the duration of the block.
 
@@ -92,6 +109,7 @@ def serving(
         env: variables set over os.environ (CASEMATCH_HOME, CASEMATCH_API_KEYS, ...).
         timeout: seconds to wait for /readyz (a first start seeds and indexes the world).
         port: a fixed port, e.g. to restart on the same address; default: a free one.
+        workers: `casematch serve --workers` (processes behind the port).
     """
     merged = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
     home = merged.get("CASEMATCH_HOME")
@@ -103,7 +121,7 @@ def serving(
         log.write(f"--- starting casematch serve on port {port}\n".encode())
         log.flush()
         process = subprocess.Popen(
-            casematch_command("serve", "--host", "127.0.0.1", "--port", str(port)),
+            casematch_command("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
             env=merged,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -7,13 +7,13 @@ import uuid
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
 from ml.routing.engine import RouteRequest
 from service.case_service import CaseService
 from service.deps import ERRORS, NOT_FOUND, Cases, IdInPath, Rt, requires
 from service.intake import case_language, deidentified
-from service.presenters import route_out, similar_out
+from service.presenters import json_response, route_out, similar_out
 from service.routes.prefix import PREFIX
 from service.schemas import RouteIn, RouteOut, SimilarCaseOut
 from service.store import records
@@ -25,7 +25,7 @@ router = APIRouter(prefix=PREFIX)
 @router.post("/route", response_model=RouteOut, responses=ERRORS, dependencies=[requires("route")])
 def route_case(
     body: RouteIn, rt: Rt, cases: Cases, http: Request, after_response: BackgroundTasks
-) -> RouteOut:
+) -> Response:
     """Specialties, doctors, similar resolved cases, urgency and novelty for a new or stored case."""
     if body.case is not None:
         language = case_language(body.case)
@@ -41,7 +41,7 @@ def route_case(
         limit_specialties=body.limit_specialties,
         limit_doctors=body.limit_doctors,
         limit_similar=body.limit_similar,
-        unavailable=frozenset(rt.unavailable),
+        unavailable=rt.state.unavailable(),
     )
     result = rt.engine.route(request)
     request_id = (
@@ -59,7 +59,7 @@ def route_case(
             case_id=request.case_id,
         ),
     )
-    return route_out(rt, request_id, request, result, version)
+    return json_response(route_out(rt, request_id, request, result, version))
 
 
 @router.get(
@@ -70,13 +70,13 @@ def route_case(
 )
 def similar_cases(
     case_id: IdInPath, rt: Rt, cases: Cases, limit: Annotated[int, Query(ge=1, le=50)] = 5
-) -> list[SimilarCaseOut]:
+) -> Response:
     """The resolved cases most like a stored one (never itself)."""
     stored = cases.get(case_id)
     request = RouteRequest(
         stored.title, stored.text, stored.language, case_id=case_id, limit_doctors=0, limit_similar=limit
     )
-    return similar_out(rt, request, rt.engine.route(request))
+    return json_response(similar_out(rt, request, rt.engine.route(request)))
 
 
 def _record_routing(cases: CaseService, decision: records.RoutingDecision) -> None:

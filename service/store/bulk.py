@@ -31,8 +31,14 @@ class WorldRecords:
     answers: Sequence[Answer]
 
 
+def world_head(records: WorldRecords) -> int:
+    """The head seq after loading `records`: cases, then doctors, then answers, one seq each."""
+    return len(records.cases) + len(records.doctors) + len(records.answers)
+
+
 def world_rows(records: WorldRecords, now: datetime) -> list[tuple[type[Base], list[dict[str, Any]]]]:
-    """Rows per table, in insertion order (cases before what refers to them); case i gets seq i."""
+    """Rows per table, in insertion order (cases before what refers to them); case i gets seq i,
+    then doctors and answers take the seqs after the cases (`world_head` is the last)."""
     case_rows = []
     for seq, case in enumerate(records.cases, start=1):
         if case.created_at is None:
@@ -73,8 +79,9 @@ def world_rows(records: WorldRecords, now: datetime) -> list[tuple[type[Base], l
             "timezone": d.timezone,
             "available": d.available,
             "max_open_cases": d.max_open_cases,
+            "seq": seq,
         }
-        for d in records.doctors
+        for seq, d in enumerate(records.doctors, start=len(records.cases) + 1)
     ]
     answer_rows = [
         {
@@ -83,8 +90,9 @@ def world_rows(records: WorldRecords, now: datetime) -> list[tuple[type[Base], l
             "doctor_id": a.doctor_id,
             "created_at": as_utc(a.created_at, what="created_at"),
             "accepted": a.accepted,
+            "seq": seq,
         }
-        for a in records.answers
+        for seq, a in enumerate(records.answers, start=len(records.cases) + len(records.doctors) + 1)
     ]
     return [
         (CaseRow, case_rows),

@@ -102,6 +102,7 @@ class AnswerRow(Base):
     doctor_id: Mapped[str] = mapped_column(String, index=True)
     created_at: Mapped[datetime]
     accepted: Mapped[bool]
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)  # the change feed's number (as for cases)
 
 
 class FeedbackRow(Base):
@@ -137,6 +138,7 @@ class DoctorRow(Base):
     timezone: Mapped[str] = mapped_column(String)
     available: Mapped[bool]
     max_open_cases: Mapped[int | None] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)  # the change feed's number (as for cases)
 
 
 class ErasureRow(Base):

@@ -108,6 +108,8 @@ class ChangeBatch:
     erasures: tuple[Erasure, ...]
     watermark: int
     complete: bool
+    doctors: tuple[Doctor, ...] = ()  # profiles as they are now (availability included)
+    answers: tuple[AnswerActivity, ...] = ()  # answers given, or accepted since
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class AnswerActivity:
 
     answer: Answer
     case_posted_at: datetime
+    seq: int = 0  # its place in the change feed
 
 
 @dataclass(frozen=True, slots=True)

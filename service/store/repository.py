@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select
+from sqlalchemy import Engine, Select, and_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store.bulk import BATCH, StoreNotEmptyError, WorldRecords, world_rows
+from service.store.bulk import BATCH, StoreNotEmptyError, WorldRecords, world_head, world_rows
 from service.store.database import create_store_engine, writer
 from service.store.errors import (
     AnswerConflictError,
@@ -60,6 +60,7 @@ from service.store.records import (
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_Row = TypeVarTuple("_Row")  # the column types of a feed query
 
 
 def _utc_now() -> datetime:
@@ -189,7 +190,8 @@ class CaseStore:
 
     def load_world(self, records: WorldRecords, *, on_rows: Callable[[int], None] | None = None) -> int:
         """Bulk-load a whole world into a store that never held data, in one transaction (see
-        `service.store.bulk`); return the new head seq. `StoreNotEmptyError` otherwise."""
+        `service.store.bulk`); return the new head seq (cases, doctors and answers take one each).
+        `StoreNotEmptyError` otherwise."""
         with self._writing() as session:
             counter = _lock_changes(session)
             if counter.value != 0 or session.scalar(select(DoctorRow.id).limit(1)) is not None:
@@ -199,7 +201,7 @@ class CaseStore:
                     session.execute(insert(table), rows[start : start + BATCH])
                     if on_rows is not None:
                         on_rows(len(rows[start : start + BATCH]))
-            counter.value = len(records.cases)
+            counter.value = world_head(records)
             return counter.value
 
     # --- change feed for index catch-up ----------------------------------------------------------
@@ -210,44 +212,55 @@ class CaseStore:
         with self._reading() as session:
             return _head(session)
 
-    def changes_since(self, since: int, *, limit: int = 1000) -> ChangeBatch:
+    def changes_since(self, since: int, *, limit: int = 1000, activity: bool = True) -> ChangeBatch:
         """Up to `limit` changes after `since`, in seq order: each changed case as it is now
-        (with its resolution) and each erasure. Ask again from `watermark` until `complete`."""
+        (with its resolution), each erasure and, with `activity`, each doctor profile and answer
+        that changed. Ask again from `watermark` until `complete`. (`activity=False` skips doctors
+        and answers: an index rebuilt before the routing state exists needs only cases.)"""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        cases_query = (
-            select(CaseRow, ResolutionRow)
-            .outerjoin(ResolutionRow, ResolutionRow.case_id == CaseRow.id)
-            .order_by(CaseRow.seq)
-            .limit(limit)
-        )
-        erasures_query = select(ErasureRow).order_by(ErasureRow.seq).limit(limit)
         with self._reading() as session:
             # Read the head first: every seq up to it is committed (see the module docstring),
             # so the window (since, head] is complete; later commits wait for the next call.
             head = _head(session)
-            cases = [
-                _stored_case(case, resolution)
-                for case, resolution in session.execute(
-                    cases_query.where(CaseRow.seq > since, CaseRow.seq <= head)
+            window = (since, head, limit)
+            changes: list[tuple[int, StoredCase | Erasure | Doctor | AnswerActivity]] = [
+                (row.seq, _stored_case(row, resolution))
+                for row, resolution in session.execute(
+                    _feed(select(CaseRow, ResolutionRow), CaseRow.seq, *window).outerjoin(
+                        ResolutionRow, ResolutionRow.case_id == CaseRow.id
+                    )
                 )
             ]
-            erasures = [
-                _erasure(row)
-                for row in session.scalars(
-                    erasures_query.where(ErasureRow.seq > since, ErasureRow.seq <= head)
-                )
+            changes += [
+                (row.seq, _erasure(row))
+                for row in session.scalars(_feed(select(ErasureRow), ErasureRow.seq, *window))
             ]
-        changes: list[StoredCase | Erasure] = sorted([*cases, *erasures], key=lambda change: change.seq)
-        if len(changes) < limit:
-            return ChangeBatch(tuple(cases), tuple(erasures), watermark=max(since, head), complete=True)
-        changes = changes[:limit]  # both lists are sorted: their first `limit` hold the merged first `limit`
-        watermark = changes[-1].seq
+            if activity:
+                changes += [
+                    (row.seq, _doctor(row))
+                    for row in session.scalars(_feed(select(DoctorRow), DoctorRow.seq, *window))
+                ]
+                changes += [
+                    (row.seq, AnswerActivity(_answer(row), posted_at, seq=row.seq))
+                    for row, posted_at in session.execute(
+                        _feed(select(AnswerRow, CaseRow.created_at), AnswerRow.seq, *window).join(
+                            CaseRow, CaseRow.id == AnswerRow.case_id
+                        )
+                    )
+                ]
+        changes.sort(key=lambda change: change[0])
+        complete = len(changes) < limit
+        # each list is sorted by seq: their merged first `limit` are the window's first `limit`
+        changes = changes[:limit]
+        watermark = max(since, head) if complete else changes[-1][0]
         return ChangeBatch(
-            cases=tuple(c for c in changes if isinstance(c, StoredCase)),
-            erasures=tuple(c for c in changes if isinstance(c, Erasure)),
+            cases=tuple(c for _, c in changes if isinstance(c, StoredCase)),
+            erasures=tuple(c for _, c in changes if isinstance(c, Erasure)),
+            doctors=tuple(c for _, c in changes if isinstance(c, Doctor)),
+            answers=tuple(c for _, c in changes if isinstance(c, AnswerActivity)),
             watermark=watermark,
-            complete=watermark >= head,
+            complete=complete or watermark >= head,
         )
 
     def iter_changes(self, since: int, *, page_size: int = 1000) -> Iterator[ChangeBatch]:
@@ -269,6 +282,7 @@ class CaseStore:
 
     def _add_answer(self, answer: Answer) -> Outcome:
         with self._writing() as session:
+            counter = _lock_changes(session)  # first, as every writer: one lock order, no deadlock
             row = session.get(AnswerRow, answer.answer_id)
             if row is None:
                 if session.scalar(select(CaseRow.id).where(CaseRow.id == answer.case_id)) is None:
@@ -280,6 +294,7 @@ class CaseStore:
                         doctor_id=answer.doctor_id,
                         created_at=answer.created_at,
                         accepted=answer.accepted,
+                        seq=_next_seq(counter),
                     )
                 )
                 return Outcome.CREATED
@@ -295,6 +310,7 @@ class CaseStore:
                     answer.answer_id, case_id=answer.case_id, doctor_id=answer.doctor_id
                 )
             row.accepted = answer.accepted
+            row.seq = _next_seq(counter)
             return Outcome.UPDATED
 
     def answers_for_case(self, case_id: str) -> list[Answer]:
@@ -309,11 +325,15 @@ class CaseStore:
         streamed in pages. By answer time: an answer stored late with an old time is not 'new'."""
         return self._answer_pages(as_utc(since, what="since"), page_size)
 
-    def all_answers(self, *, page_size: int = 5000) -> Iterator[AnswerActivity]:
-        """Every answer, oldest first, streamed in pages: to rebuild doctor activity from scratch."""
-        return self._answer_pages(None, page_size)
+    def all_answers(self, *, page_size: int = 5000, up_to_seq: int | None = None) -> Iterator[AnswerActivity]:
+        """Every answer, oldest first, streamed in pages: to rebuild doctor activity from scratch.
+        `up_to_seq` leaves out answers given or accepted after that change: a follower replays
+        them from the feed."""
+        return self._answer_pages(None, page_size, up_to_seq=up_to_seq)
 
-    def _answer_pages(self, after: datetime | None, page_size: int) -> Iterator[AnswerActivity]:
+    def _answer_pages(
+        self, after: datetime | None, page_size: int, *, up_to_seq: int | None = None
+    ) -> Iterator[AnswerActivity]:
         query = (
             select(AnswerRow, CaseRow.created_at)
             .join(CaseRow, CaseRow.id == AnswerRow.case_id)
@@ -322,6 +342,8 @@ class CaseStore:
         )
         if after is not None:
             query = query.where(AnswerRow.created_at > after)
+        if up_to_seq is not None:
+            query = query.where(AnswerRow.seq <= up_to_seq)
         cursor: Answer | None = None
         while True:
             page_query = query
@@ -334,7 +356,7 @@ class CaseStore:
                 )
             with self._reading() as session:
                 page = [
-                    AnswerActivity(_answer(row), case_posted_at)
+                    AnswerActivity(_answer(row), case_posted_at, seq=row.seq)
                     for row, case_posted_at in session.execute(page_query)
                 ]
             yield from page
@@ -402,6 +424,7 @@ class CaseStore:
 
     def _put_doctor(self, doctor: Doctor) -> Outcome:
         with self._writing() as session:
+            counter = _lock_changes(session)  # first, as every writer: one lock order, no deadlock
             row = session.get(DoctorRow, doctor.doctor_id)
             if row is not None and _doctor(row) == doctor:
                 return Outcome.UNCHANGED
@@ -416,6 +439,7 @@ class CaseStore:
             row.timezone = doctor.timezone
             row.available = doctor.available
             row.max_open_cases = doctor.max_open_cases
+            row.seq = _next_seq(counter)
             return outcome
 
     def get_doctor(self, doctor_id: str) -> Doctor:
@@ -502,6 +526,11 @@ def _unavailable_as_store_error() -> Iterator[None]:
     except (OperationalError, InterfaceError) as error:
         # The driver's message only (no statement, no parameters: they may hold case text).
         raise StoreUnavailableError(f"case store unavailable: {error.orig}") from None
+
+
+def _feed(query: Select[*_Row], seq: Any, since: int, head: int, limit: int) -> Select[*_Row]:
+    """`query` narrowed to the feed window (since, head], first `limit` by seq."""
+    return query.where(seq > since, seq <= head).order_by(seq).limit(limit)
 
 
 def _lock_changes(session: Session) -> ChangeCounter:

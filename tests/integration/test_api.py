@@ -27,7 +27,7 @@ from service.ratelimit import RateLimiter
 from service.runtime import Runtime
 from service.settings import Settings
 from service.store import CaseStore
-from tests.postgres import postgres_schema_url
+from tests.integration.conftest import registry_copy
 
 ROUTE_KEY = "route-secret-0000000001"
 INGEST_KEY = "ingest-secret-000000001"
@@ -76,30 +76,23 @@ def _error_fields(problem: dict[str, Any]) -> list[str]:
     return [e["field"] for e in problem["errors"]]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'casematch.db'}"
-        return
-    with postgres_schema_url() as url:
-        yield url
-
-
 @pytest.fixture(scope="module")
 def client(
-    tmp_path_factory: pytest.TempPathFactory, small_world_dir: Path, database_url: str
+    tmp_path_factory: pytest.TempPathFactory,
+    small_world_dir: Path,
+    module_database_url: str,
+    trained_home: Path,
 ) -> Iterator[TestClient]:
     """A service on the small generated world (800 cases): every post is de-identified on the way in."""
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("CASEMATCH_DATABASE_URL", database_url)
+        env.setenv("CASEMATCH_DATABASE_URL", module_database_url)
+        env.setenv("CASEMATCH_MLFLOW_TRACKING_URI", registry_copy(trained_home, home))
         env.setenv("CASEMATCH_HOME", str(home))
         env.setenv("CASEMATCH_SYNTHETIC_DIR", str(small_world_dir.parent))
         env.setenv("CASEMATCH_SEED_WORLD", small_world_dir.name)
         env.setenv("CASEMATCH_API_KEYS", KEYS)
         env.setenv("HF_HUB_OFFLINE", "1")
-        trained = CliRunner().invoke(cli, ["bootstrap", "--world", small_world_dir.name, "--corpora", ""])
-        assert trained.exit_code == 0, trained.output
         runtime = Runtime.start(Settings(), watch=False)
         with TestClient(create_app(runtime)) as test_client:
             yield test_client

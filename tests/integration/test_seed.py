@@ -38,7 +38,10 @@ def test_the_sample_world_loads_once_with_its_answers_and_resolutions(tmp_path: 
     assert {c.case_id for c in changes if c.resolved} == resolved
     assert not any("@" in c.text for c in changes), "every post went through de-identification"
     assert len(store.list_doctors()) == 500
-    assert sum(1 for _ in store.all_answers()) == read_table(SAMPLE_WORLD_DIR, "answers").num_rows
+    answers = read_table(SAMPLE_WORLD_DIR, "answers").num_rows
+    assert sum(1 for _ in store.all_answers()) == answers
+    # doctors and answers follow the cases in the change feed: every worker's follower can replay them
+    assert store.head_seq() == 2000 + 500 + answers
     with pytest.raises(StoreNotEmptyError):
         seed_store(store, SAMPLE_WORLD_DIR, _redact_planted)
 

@@ -349,7 +349,20 @@ def test_answers_are_idempotent_and_stream_in_time_order(store: CaseStore) -> No
     assert store.add_answer(accepted) is Outcome.UPDATED
     with pytest.raises(AnswerConflictError):
         store.add_answer(Answer("a1", "c2", "d1", T0 + timedelta(hours=1)))
-    assert store.head_seq() == head  # answers do not change what the index holds
+    # Each new answer and the acceptance took a seq (the unchanged and the refused write did not),
+    # and the change feed hands every answer to the followers once, as it is now, by its last seq.
+    assert store.head_seq() == head + 5
+    feed = store.changes_since(head)
+    assert [(a.answer.answer_id, a.answer.accepted, a.seq) for a in feed.answers] == [
+        ("a3", False, head + 1),
+        ("a2b", False, head + 3),
+        ("a2a", False, head + 4),
+        ("a1", True, head + 5),
+    ]
+    assert feed.cases == () and feed.watermark == head + 5 and feed.complete
+    assert store.changes_since(head, activity=False).answers == ()
+    # A follower rebuilt up to a seq replays the answers up to it; the feed brings the rest.
+    assert [a.answer.answer_id for a in store.all_answers(up_to_seq=head + 3)] == ["a2b", "a3"]
 
     streamed = list(store.all_answers(page_size=2))  # several keyset pages
     assert [a.answer.answer_id for a in streamed] == ["a1", "a2a", "a2b", "a3"]

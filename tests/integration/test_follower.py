@@ -9,7 +9,7 @@ import pytest
 
 from ml.index import CaseIndex, SearchFilter
 from ml.matching import Matcher
-from service.index_sync import IndexSync
+from service.follower import StoreFollower
 from service.store.migrate import upgrade_to_head
 from service.store.records import NewCase, Resolution
 from service.store.repository import CaseStore
@@ -28,7 +28,7 @@ def _matcher(index: CaseIndex | None) -> Matcher:
     return Matcher(ENCODER, index) if index is not None else Matcher.empty(ENCODER)
 
 
-def _ids(sync: IndexSync, query: str, search_filter: SearchFilter | None = None) -> list[str]:
+def _ids(sync: StoreFollower, query: str, search_filter: SearchFilter | None = None) -> list[str]:
     return [h.case_id for h in sync.matcher.search(query, k=5, search_filter=search_filter)]
 
 
@@ -44,7 +44,7 @@ def test_catch_up_applies_creates_resolutions_and_erasures(store: CaseStore, tmp
     store.put_case(_case("pb-es", "moldes ramificados tras Fontan", "es"))
     store.put_case(_case("mi", "crushing chest pain"))
     store.resolve_case("pb-en", Resolution("plastic bronchitis", ("pediatric_pulmonology",), T0))
-    sync = IndexSync.open(store, _matcher, tmp_path / "index")
+    sync = StoreFollower.open(store, _matcher, tmp_path / "index")
     assert sync.catch_up() == 3  # each case once, in its latest state (pb-en already resolved)
     assert len(sync.matcher.index) == 3
     assert _ids(sync, "moldes ramificados", RESOLVED) == ["pb-en"]
@@ -63,7 +63,7 @@ def test_a_restart_recovers_what_the_store_acknowledged_after_the_snapshot(
     store: CaseStore, tmp_path: Path
 ) -> None:
     store.put_case(_case("mi", "crushing chest pain"))
-    sync = IndexSync.open(store, _matcher, tmp_path / "index")
+    sync = StoreFollower.open(store, _matcher, tmp_path / "index")
     sync.catch_up()
     assert _ids(sync, "chest pain") == ["mi"]  # in the snapshot: the erasure below must undo that
     sync.save_snapshot()
@@ -71,7 +71,7 @@ def test_a_restart_recovers_what_the_store_acknowledged_after_the_snapshot(
     store.put_case(_case("rash", "new rash on the legs"))
     store.delete_case("mi")
 
-    restarted = IndexSync.open(store, _matcher, tmp_path / "index")
+    restarted = StoreFollower.open(store, _matcher, tmp_path / "index")
     assert restarted.watermark == sync.watermark > 0
     assert restarted.catch_up() == 2
     assert _ids(restarted, "rash") == ["rash"]
@@ -80,22 +80,22 @@ def test_a_restart_recovers_what_the_store_acknowledged_after_the_snapshot(
 
 def test_a_snapshot_ahead_of_the_store_is_rebuilt(store: CaseStore, tmp_path: Path) -> None:
     store.put_case(_case("mi", "crushing chest pain"))
-    sync = IndexSync.open(store, _matcher, tmp_path / "index")
+    sync = StoreFollower.open(store, _matcher, tmp_path / "index")
     sync.catch_up()
     sync.save_snapshot()
     url = f"sqlite:///{tmp_path / 'other.db'}"
     upgrade_to_head(url)
     other = CaseStore.from_url(url)  # e.g. a restored backup: its seqs start again
-    rebuilt = IndexSync.open(other, _matcher, tmp_path / "index")
+    rebuilt = StoreFollower.open(other, _matcher, tmp_path / "index")
     assert rebuilt.watermark == 0 and len(rebuilt.matcher.index) == 0
 
 
 def test_a_snapshot_from_another_encoder_is_rebuilt_from_the_store(store: CaseStore, tmp_path: Path) -> None:
     store.put_case(_case("mi", "crushing chest pain"))
     other = KeywordEncoder({"only": ["chest"]})
-    stale = IndexSync(store, Matcher.empty(other), tmp_path / "index")
+    stale = StoreFollower(store, Matcher.empty(other), tmp_path / "index")
     stale.catch_up()
     stale.save_snapshot()
-    fresh = IndexSync.open(store, _matcher, tmp_path / "index")
+    fresh = StoreFollower.open(store, _matcher, tmp_path / "index")
     assert fresh.watermark == 0 and fresh.catch_up() == 1
     assert _ids(fresh, "chest pain") == ["mi"]

@@ -1,0 +1,65 @@
+"""The routing state beside the index that follows the store's change feed: doctor profiles and
+activity (inside the routing engine), who answered each case, and who is unavailable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from ml.routing.answers import AnswerBook
+from ml.routing.doctors import DoctorProfile
+from ml.routing.engine import RoutingEngine
+from service.store.records import AnswerActivity, Doctor
+
+
+def doctor_profile(doctor: Doctor) -> DoctorProfile:
+    return DoctorProfile(
+        doctor.doctor_id, doctor.specialties, doctor.interests, doctor.languages, doctor.timezone
+    )
+
+
+class LiveRoutingState:
+    def __init__(self, engine: RoutingEngine, answers: AnswerBook, unavailable: set[str]) -> None:
+        self.engine = engine
+        self.answers = answers
+        # Replaced, never changed in place: a route reads it without a lock or a copy.
+        self._unavailable = frozenset(unavailable)
+
+    def unavailable(self) -> frozenset[str]:
+        """Doctors who asked not to be routed to, as of the last change applied."""
+        return self._unavailable
+
+    def apply_doctors(self, doctors: Sequence[Doctor]) -> None:
+        for doctor in doctors:
+            self.engine.upsert_doctor(doctor_profile(doctor))
+        now_available = {d.doctor_id for d in doctors if d.available}
+        now_unavailable = {d.doctor_id for d in doctors if not d.available}
+        if now_unavailable - self._unavailable or now_available & self._unavailable:
+            self._unavailable = (self._unavailable - now_available) | now_unavailable
+
+    def apply_answers(
+        self, answers: Sequence[AnswerActivity], vectors: dict[str, npt.NDArray[np.float32]]
+    ) -> None:
+        """Count each answer once and each acceptance once, however often the feed repeats them.
+        `vectors` holds the answered cases' vectors (from the index: nothing is encoded again)."""
+        for entry in answers:
+            answer = entry.answer
+            vector = vectors.get(answer.case_id)
+            if vector is None:
+                continue  # the case is not indexed (erased since): its answers are gone with it
+            recorded = self.answers.add(answer.case_id, answer.doctor_id, accepted=answer.accepted)
+            if recorded.new:
+                self.engine.record_answer(
+                    answer.doctor_id,
+                    case_vector=vector,
+                    posted_at=entry.case_posted_at,
+                    answered_at=answer.created_at,
+                )
+            if recorded.newly_accepted:
+                self.engine.record_acceptance(answer.doctor_id)
+
+    def forget_cases(self, case_ids: Sequence[str]) -> None:
+        for case_id in case_ids:
+            self.answers.forget(case_id)
