@@ -169,8 +169,8 @@ def test_a_killed_worker_loses_nothing_acknowledged_and_comes_back(
             victim = min(server.worker_pids())
             os.kill(victim, signal.SIGKILL)
             killed_at = time.monotonic()
-            time.sleep(2)
-            assert 201 in load.since(killed_at), "the other worker kept acknowledging writes"
+            # the other worker keeps acknowledging writes (a loaded machine may take seconds per post)
+            _seconds_until(lambda: 201 in load.since(killed_at), limit=60)
             back = _seconds_until(
                 lambda: len(server.worker_pids()) == 2 and victim not in server.worker_pids(), limit=120
             )
@@ -199,8 +199,9 @@ def test_postgresql_going_away_is_503_with_retry_after_then_casematch_recovers_b
                 time.sleep(2)
                 proxy.stop()
                 away_at = time.monotonic()
-                time.sleep(3)
-                during = load.since(away_at + 0.5)  # requests begun before the cut may still finish
+                # requests begun before the cut may still finish: judge those started after it
+                _seconds_until(lambda: len(load.since(away_at + 1.0)) >= 4, limit=60)
+                during = load.since(away_at + 1.0)
                 assert during and set(during) <= {503}, f"while the store was away: {sorted(set(during))}"
                 assert all(retry for _, status, retry in load.statuses if status == 503)
                 proxy.start()
