@@ -14,7 +14,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -25,6 +24,7 @@ from tests.integration.conftest import registry_copy
 from tests.postgres import postgres_schema_url
 from tests.server_process import ServerProcess, serving
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import seconds_until
 
 pytestmark = pytest.mark.slow  # several real servers: minutes, run by CI's slow stage
 
@@ -51,24 +51,6 @@ def _env(home: Path, database_url: str, tracking_uri: str, world_dir: Path) -> d
     }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'casematch.db'}"
-        return
-    with postgres_schema_url() as url:
-        yield url
-
-
-def _seconds_until(condition: Callable[[], bool], *, limit: float = 10.0) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > limit:
-            raise AssertionError(f"not seen after {limit} s")
-        time.sleep(0.02)
-    return time.monotonic() - started
-
-
 def _routed(api: httpx.Client) -> dict[str, list[str]]:
     body = api.post("/v1/route", json=QUERY).raise_for_status().json()
     return {
@@ -78,28 +60,28 @@ def _routed(api: httpx.Client) -> dict[str, list[str]]:
 
 
 def test_two_servers_over_one_store_see_each_others_writes_within_a_second(
-    tmp_path: Path, store_url: str, trained_home: Path, small_world_dir: Path
+    tmp_path: Path, database_url: str, trained_home: Path, small_world_dir: Path
 ) -> None:
     tracking = registry_copy(trained_home, tmp_path / "registry")
-    first_env = _env(tmp_path / "first", store_url, tracking, small_world_dir)
-    second_env = _env(tmp_path / "second", store_url, tracking, small_world_dir)
+    first_env = _env(tmp_path / "first", database_url, tracking, small_world_dir)
+    second_env = _env(tmp_path / "second", database_url, tracking, small_world_dir)
     with serving(first_env) as first, serving(second_env) as second:
         one = httpx.Client(base_url=first.base_url, headers=AUTH, timeout=30)
         other = httpx.Client(base_url=second.base_url, headers=AUTH, timeout=30)
         assert one.post("/v1/cases", json={"id": "procs-1", **CASE}).status_code == 201
         resolution = {"diagnosis": "bronquitis plástica", "specialties": ["pediatric_pulmonology"]}
         assert one.post("/v1/cases/procs-1/resolution", json=resolution).status_code == 200
-        seen = _seconds_until(lambda: "procs-1" in _routed(other)["similar"])
+        seen = seconds_until(lambda: "procs-1" in _routed(other)["similar"])
         assert seen <= VISIBLE_WITHIN, f"the other server routed to the new case after {seen:.2f} s"
 
         assert other.delete("/v1/cases/procs-1").status_code == 204
-        gone = _seconds_until(lambda: "procs-1" not in _routed(one)["similar"])
+        gone = seconds_until(lambda: "procs-1" not in _routed(one)["similar"])
         assert gone <= VISIBLE_WITHIN, f"the first server still returned the erased case {gone:.2f} s later"
 
         doctor = _routed(other)["doctors"][0]
         profile = {"specialties": ["pediatric_pulmonology"], "languages": ["es"], "available": False}
         assert one.put(f"/v1/doctors/{doctor}", json=profile).status_code == 200
-        away = _seconds_until(lambda: doctor not in _routed(other)["doctors"])
+        away = seconds_until(lambda: doctor not in _routed(other)["doctors"])
         assert away <= VISIBLE_WITHIN, f"the other server routed to an unavailable doctor {away:.2f} s later"
         time.sleep(VISIBLE_WITHIN)
         assert all(doctor not in _routed(other)["doctors"] for _ in range(5))
@@ -163,15 +145,15 @@ def test_a_killed_worker_loses_nothing_acknowledged_and_comes_back(
         small_world_dir,
     )
     with serving(env, workers=2) as server:
-        _seconds_until(lambda: len(server.worker_pids()) == 2, limit=120)
+        seconds_until(lambda: len(server.worker_pids()) == 2, limit=120)
         with _Load(server.base_url) as load:
             time.sleep(3)
             victim = min(server.worker_pids())
             os.kill(victim, signal.SIGKILL)
             killed_at = time.monotonic()
             # the other worker keeps acknowledging writes (a loaded machine may take seconds per post)
-            _seconds_until(lambda: 201 in load.since(killed_at), limit=60)
-            back = _seconds_until(
+            seconds_until(lambda: 201 in load.since(killed_at), limit=60)
+            back = seconds_until(
                 lambda: len(server.worker_pids()) == 2 and victim not in server.worker_pids(), limit=120
             )
             time.sleep(2)
@@ -200,13 +182,13 @@ def test_postgresql_going_away_is_503_with_retry_after_then_casematch_recovers_b
                 proxy.stop()
                 away_at = time.monotonic()
                 # requests begun before the cut may still finish: judge those started after it
-                _seconds_until(lambda: len(load.since(away_at + 1.0)) >= 4, limit=60)
+                seconds_until(lambda: len(load.since(away_at + 1.0)) >= 4, limit=60)
                 during = load.since(away_at + 1.0)
                 assert during and set(during) <= {503}, f"while the store was away: {sorted(set(during))}"
                 assert all(retry for _, status, retry in load.statuses if status == 503)
                 proxy.start()
                 back_at = time.monotonic()
-                recovered = _seconds_until(lambda: 201 in load.since(back_at), limit=30)
+                recovered = seconds_until(lambda: 201 in load.since(back_at), limit=30)
                 assert recovered < 30
             assert 500 not in {status for _, status, _ in load.statuses}
             _assert_all_stored_direct(direct_url, load.acknowledged)

@@ -4,8 +4,7 @@ within a second, with no request to the other one."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from service.runtime import Runtime
 from service.schemas import AnswerIn, DoctorIn, NewCase, ResolutionIn
 from service.settings import Settings
 from tests.integration.conftest import registry_copy
+from tests.waiting import seconds_until
 
 # Seconds. The service's target is 1 s (a poll every CASEMATCH_FOLLOW_SECONDS=0.2 plus applying the
 # change); on a loaded test machine encoding the new case alone can take longer, so this test holds
@@ -55,16 +55,6 @@ def two_runtimes(
     second.close()
 
 
-def _seconds_until(condition: Callable[[], bool], *, limit: float = 10.0) -> float:
-    """How long until `condition` holds (polled every 10 ms); fails after `limit` seconds."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > limit:
-            raise AssertionError(f"not seen after {limit} s")
-        time.sleep(0.01)
-    return time.monotonic() - started
-
-
 def _similar_ids(rt: Runtime) -> list[str]:
     result = rt.engine.route(RouteRequest(CASE.title, CASE.text, "es", limit_doctors=0, limit_similar=10))
     return [hit.case_id for hit in result.similar]
@@ -79,10 +69,10 @@ def test_a_case_ingested_and_resolved_on_one_is_found_by_the_other(
     writes.resolve_case(
         CASE.id, ResolutionIn(diagnosis="bronquitis plástica", specialties=["pediatric_pulmonology"])
     )
-    assert _seconds_until(lambda: CASE.id in _similar_ids(second)) <= VISIBLE_WITHIN
+    assert seconds_until(lambda: CASE.id in _similar_ids(second)) <= VISIBLE_WITHIN
 
     CaseService(second).delete_case(CASE.id)
-    assert _seconds_until(lambda: CASE.id not in _similar_ids(first)) <= VISIBLE_WITHIN
+    assert seconds_until(lambda: CASE.id not in _similar_ids(first)) <= VISIBLE_WITHIN
     assert CASE.id not in first.follower.matcher.index
 
 
@@ -98,7 +88,7 @@ def test_answers_acceptances_and_availability_reach_the_other(two_runtimes: tupl
 
     CaseService(first).add_answer(case_id, AnswerIn(doctor_id=doctor, created_at=datetime.now(UTC)))
     assert (
-        _seconds_until(lambda: doctor in second.state.answers.answerers_of([case_id])[case_id])
+        seconds_until(lambda: doctor in second.state.answers.answerers_of([case_id])[case_id])
         <= VISIBLE_WITHIN
     )
     assert activity.answers[slot] == answers_before + 1 and activity.accepted[slot] == accepted_before
@@ -109,7 +99,7 @@ def test_answers_acceptances_and_availability_reach_the_other(two_runtimes: tupl
     CaseService(second).add_answer(case_id, again)
     first_activity = first.engine.activity
     assert (
-        _seconds_until(lambda: first_activity.accepted[first_activity.slot[doctor]] == accepted_before + 1)
+        seconds_until(lambda: first_activity.accepted[first_activity.slot[doctor]] == accepted_before + 1)
         <= VISIBLE_WITHIN
     )
     assert activity.answers[slot] == answers_before + 1 and activity.accepted[slot] == accepted_before + 1
@@ -122,7 +112,7 @@ def test_answers_acceptances_and_availability_reach_the_other(two_runtimes: tupl
         available=False,
     )
     CaseService(first).put_doctor(doctor, unavailable)
-    assert _seconds_until(lambda: doctor in second.state.unavailable()) <= VISIBLE_WITHIN
+    assert seconds_until(lambda: doctor in second.state.unavailable()) <= VISIBLE_WITHIN
     newcomer = "follow-new-doctor"
     CaseService(second).put_doctor(newcomer, unavailable.model_copy(update={"available": True}))
-    assert _seconds_until(lambda: newcomer in first.engine.activity.slot) <= VISIBLE_WITHIN
+    assert seconds_until(lambda: newcomer in first.engine.activity.slot) <= VISIBLE_WITHIN
