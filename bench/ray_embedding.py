@@ -238,8 +238,8 @@ def render(
             f"encoded as documents with `{args.spec}`. Wall seconds, median of {args.repeats}; "
             "start-up apart (see the script's docstring). Speed-ups are ratios of wall seconds. "
             "CPU s: CPU seconds our processes (Ray's included) spent encoding; cores got = CPU s / "
-            "encode s, the cores' worth the scheduler gave us (1.00 for (a) and 2.00 for (b), (c) "
-            "on an idle machine).",
+            "encode s, the cores' worth the scheduler gave us (at most 1.00 for (a), 2.00 for (b) "
+            "and (c)).",
             "",
             "| way | start-up s | encode s | posts/s | encode vs (a) | encode vs (b) | CPU s | cores got "
             "| start-up + encode s | total vs (a) | total vs (b) |",

@@ -57,6 +57,8 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     import ray
 
     if ray.is_initialized():
+        if address is not None:
+            logger.debug("Ray is running already: using its session, not connecting to %s", address)
         yield
         return
     main_thread = threading.current_thread() is threading.main_thread()
@@ -296,5 +298,5 @@ def _get(ref: Any) -> Any:
     except RayTaskError as exc:
         cause = exc.cause
         if isinstance(cause, Exception) and not isinstance(cause, RayTaskError):
-            raise cause from None
+            raise cause from exc  # the chained RayTaskError carries the worker's traceback
         raise
