@@ -218,9 +218,13 @@ def test_provenance_names_the_store_its_watermark_and_counts(loaded: Loaded) -> 
     assert exported.truth == {}
     assert provenance["source"] == "store"
     assert provenance["url"] == credential_free_url(loaded.database_url)
-    # every case and every resolution took one seq; answers, doctors and verdicts take none
+    # every case, resolution, doctor and answer (posted with its acceptance) took one seq of the
+    # change feed that workers follow; feedback verdicts take none
     assert provenance["watermark"] == str(loaded.store.head_seq())
-    assert int(provenance["watermark"]) == len(exported.cases) + len(exported.resolutions)
+    assert int(provenance["watermark"]) == sum(
+        len(records)
+        for records in (exported.cases, exported.resolutions, exported.doctors, exported.answers)
+    )
     assert {kind: int(provenance[kind]) for kind in exported.counts()} == exported.counts()
     assert len(provenance["data_hash"]) == 16
 
