@@ -222,8 +222,7 @@ def test_provenance_names_the_store_its_watermark_and_counts(loaded: Loaded) -> 
     # change feed that workers follow; feedback verdicts take none
     assert provenance["watermark"] == str(loaded.store.head_seq())
     assert int(provenance["watermark"]) == sum(
-        len(records)
-        for records in (exported.cases, exported.resolutions, exported.doctors, exported.answers)
+        len(records) for records in (exported.cases, exported.resolutions, exported.doctors, exported.answers)
     )
     assert {kind: int(provenance[kind]) for kind in exported.counts()} == exported.counts()
     assert len(provenance["data_hash"]) == 16
