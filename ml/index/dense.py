@@ -77,7 +77,15 @@ class DenseChannel:
         return scores[order].astype(np.float32), subset[order]
 
     def nbytes(self) -> int:
-        return len(faiss.serialize_index(self.index))
+        """The bytes of the stored vectors and the HNSW graph (what serialising them would take,
+        without doing it: that copies everything)."""
+        if self.kind == "flat":
+            return int(self.index.codes.size())
+        hnsw = self.index.hnsw
+        storage = faiss.downcast_index(self.index.storage)
+        graph = 4 * hnsw.neighbors.size() + 8 * hnsw.offsets.size() + 4 * hnsw.levels.size()
+        tables = 8 * hnsw.assign_probas.size() + 4 * hnsw.cum_nneighbor_per_level.size()
+        return int(storage.codes.size() + graph + tables)
 
     def erase(self, slots: Sequence[int]) -> None:
         """Zero the stored vectors of these slots (the caller has tombstoned them)."""
@@ -89,13 +97,18 @@ class DenseChannel:
     def vectors(self, slots: npt.NDArray[np.int64]) -> Vectors:
         return np.asarray(self.index.reconstruct_batch(slots), dtype=np.float32)
 
-    def rebuilt(self, keep: npt.NDArray[np.int64]) -> DenseChannel:
-        """A new channel of the kept slots (in order), exact or HNSW by its size."""
-        vectors = self.vectors(keep) if len(keep) else np.zeros((0, self.dim), dtype=np.float32)
-        fresh = DenseChannel(self.dim, self.config, _new_index(self.dim, len(keep), self.config))
-        if len(keep):
-            fresh.add(vectors)
-        return fresh
+    @classmethod
+    def empty_for(cls, dim: int, config: DenseConfig, size: int) -> DenseChannel:
+        """An empty channel for `size` vectors, exact or HNSW by that size."""
+        return cls(dim, config, _new_index(dim, size, config))
+
+    def reserve(self, size: int) -> None:
+        """Make room for `size` vectors at once, so that filling the channel in chunks never
+        moves what it holds (std::vector keeps its capacity when resized down)."""
+        codes = faiss.downcast_index(self.index.storage if self.kind == "hnsw" else self.index).codes
+        if codes.size() == 0 and size:
+            codes.resize(size * self.dim * 4)
+            codes.resize(0)
 
     def needs_upgrade(self) -> bool:
         return self.kind == "flat" and len(self) > self.config.hnsw_above

@@ -7,12 +7,13 @@ replaced case keeps its slot as a tombstone (never returned) until the index is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ml.index.growing import Growing
 from ml.taxonomy import load_taxonomy
 
 LANGUAGES = ("en", "es", "other")  # language codes are stored as small integers
@@ -50,14 +51,26 @@ def specialty_mask(codes: Sequence[str]) -> int:
     return mask
 
 
-@dataclass
 class SlotTable:
-    case_ids: list[str] = field(default_factory=list)
-    live: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    resolved: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    language: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
-    specialties: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    slot_of: dict[str, int] = field(default_factory=dict)  # live case id -> slot
+    """Case ids over slots, with metadata arrays that grow in place (appending is O(b) amortised)."""
+
+    def __init__(
+        self,
+        case_ids: list[str] | None = None,
+        *,
+        live: npt.ArrayLike = (),
+        resolved: npt.ArrayLike = (),
+        language: npt.ArrayLike = (),
+        specialties: npt.ArrayLike = (),
+    ) -> None:
+        self.case_ids: list[str] = case_ids if case_ids is not None else []
+        self._live = Growing(bool, live)
+        self._resolved = Growing(bool, resolved)
+        self._language = Growing(np.int8, language)
+        self._specialties = Growing(np.int64, specialties)
+        self.slot_of: dict[str, int] = {  # live case id -> slot
+            case_id: i for i, case_id in enumerate(self.case_ids) if self._live.values[i]
+        }
 
     def __len__(self) -> int:
         return len(self.case_ids)
@@ -65,6 +78,22 @@ class SlotTable:
     @property
     def live_count(self) -> int:
         return len(self.slot_of)
+
+    @property
+    def live(self) -> npt.NDArray[np.bool_]:
+        return self._live.values
+
+    @property
+    def resolved(self) -> npt.NDArray[np.bool_]:
+        return self._resolved.values
+
+    @property
+    def language(self) -> npt.NDArray[np.int8]:
+        return self._language.values
+
+    @property
+    def specialties(self) -> npt.NDArray[np.int64]:
+        return self._specialties.values
 
     def append(self, case_ids: Sequence[str], metas: Sequence[CaseMeta]) -> npt.NDArray[np.int64]:
         """Give each case a new slot; return the new slots.
@@ -77,16 +106,12 @@ class SlotTable:
         start = len(self.case_ids)
         slots = np.arange(start, start + len(case_ids), dtype=np.int64)
         self.case_ids.extend(case_ids)
-        self.live = np.concatenate([self.live, np.ones(len(case_ids), dtype=bool)])
-        self.resolved = np.concatenate([self.resolved, [m.resolved for m in metas]]).astype(bool)
-        self.language = np.concatenate([self.language, [language_code(m.language) for m in metas]]).astype(
-            np.int8
-        )
-        self.specialties = np.concatenate(
-            [self.specialties, [specialty_mask(m.specialties) for m in metas]]
-        ).astype(np.int64)
-        for case_id, slot in zip(case_ids, slots, strict=True):
-            self.slot_of[case_id] = int(slot)
+        self._live.extend(np.ones(len(case_ids), dtype=bool))
+        self._resolved.extend([m.resolved for m in metas])
+        self._language.extend([language_code(m.language) for m in metas])
+        self._specialties.extend([specialty_mask(m.specialties) for m in metas])
+        for case_id, slot in zip(case_ids, slots.tolist(), strict=True):
+            self.slot_of[case_id] = slot
         return slots
 
     def tombstone(self, case_ids: Sequence[str]) -> list[int]:
@@ -95,6 +120,10 @@ class SlotTable:
         if slots:
             self.live[slots] = False
         return slots
+
+    def live_slots(self, case_ids: Sequence[str]) -> list[int]:
+        """The live slots of these cases (without changing anything)."""
+        return [self.slot_of[c] for c in case_ids if c in self.slot_of]
 
     def update_meta(self, case_id: str, meta: CaseMeta) -> bool:
         """Change a live case's metadata in place (e.g. it was just resolved)."""
@@ -107,7 +136,7 @@ class SlotTable:
         return True
 
     def nbytes(self) -> int:
-        arrays = self.live.nbytes + self.resolved.nbytes + self.language.nbytes + self.specialties.nbytes
+        arrays = self._live.nbytes + self._resolved.nbytes + self._language.nbytes + self._specialties.nbytes
         return int(arrays + sum(len(c) + 60 for c in self.case_ids) * 2)  # ids held twice, ~60 B overhead
 
     def allowed(self, search_filter: SearchFilter) -> npt.NDArray[np.bool_]:
@@ -125,18 +154,15 @@ class SlotTable:
                 mask[slot] = False
         return mask
 
-    def compacted(self) -> tuple[SlotTable, npt.NDArray[np.int64]]:
-        """A table of the live slots only, and the old slot of each new slot."""
-        keep = np.flatnonzero(self.live).astype(np.int64)
-        table = SlotTable(
-            case_ids=[self.case_ids[i] for i in keep],
-            live=np.ones(len(keep), dtype=bool),
-            resolved=self.resolved[keep].copy(),
-            language=self.language[keep].copy(),
-            specialties=self.specialties[keep].copy(),
+    def subset(self, old_slots: npt.NDArray[np.int64]) -> SlotTable:
+        """A table of these slots, in this order (a rebuild's new slot i is old slot old_slots[i])."""
+        return SlotTable(
+            [self.case_ids[i] for i in old_slots.tolist()],
+            live=self.live[old_slots],
+            resolved=self.resolved[old_slots],
+            language=self.language[old_slots],
+            specialties=self.specialties[old_slots],
         )
-        table.slot_of = {case_id: i for i, case_id in enumerate(table.case_ids)}
-        return table, keep
 
     def to_arrays(self) -> dict[str, Any]:
         return {
@@ -149,12 +175,10 @@ class SlotTable:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, npt.NDArray[np.generic]]) -> SlotTable:
-        table = cls(
-            case_ids=[str(c) for c in arrays["case_ids"]],
+        return cls(
+            [str(c) for c in arrays["case_ids"]],
             live=np.asarray(arrays["live"], dtype=bool),
             resolved=np.asarray(arrays["resolved"], dtype=bool),
             language=np.asarray(arrays["language"], dtype=np.int8),
             specialties=np.asarray(arrays["specialties"], dtype=np.int64),
         )
-        table.slot_of = {c: i for i, c in enumerate(table.case_ids) if table.live[i]}
-        return table
