@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +158,151 @@ def test_doctors_join_and_change_profile_without_losing_history() -> None:
     assert "cardio-mx" in chosen
     with pytest.raises(ValueError, match="unique"):
         DoctorActivity([*DOCTORS, DOCTORS[0]], dim=2)
+
+
+def _cardiologists(n: int) -> list[DoctorProfile]:
+    return [DoctorProfile(f"cardio-{i}", ("cardiology",), (), ("es",), "Europe/Madrid") for i in range(n)]
+
+
+def _answer_times(activity: DoctorActivity, doctor_id: str, count: int, at: datetime) -> None:
+    for k in range(count):
+        activity.record_answer(
+            doctor_id, case_vector=_vector(1, 0), posted_at=at, answered_at=at + timedelta(minutes=k)
+        )
+
+
+def test_candidates_are_capped_keeping_similar_case_answerers_then_the_most_active() -> None:
+    activity = DoctorActivity([*DOCTORS, *_cardiologists(50)], dim=2)
+    for i in range(10):  # cardio-0..9 answered 1..10 times this month
+        _answer_times(activity, f"cardio-{i}", i + 1, T0)
+    now = T0 + timedelta(days=1)
+    activity.advance(now)
+    case = CaseContext(
+        _vector(1, 0),
+        "es",
+        now,
+        _case("cardiology").specialty_probabilities,
+        {"derm": 1, "cardio-40": 2},  # a dermatologist and an inactive cardiologist answered similar cases
+        author_id="cardio-9",
+    )
+    everyone = activity.candidates(case, top_specialties=1, max_candidates=None)
+    assert len(everyone) == 2 + 50 + 1 - 1  # cardio-es, cardio-en, the 50, derm; not the author
+    capped = {
+        activity.doctors[i].doctor_id for i in activity.candidates(case, top_specialties=1, max_candidates=6)
+    }
+    assert len(capped) == 6
+    assert {"derm", "cardio-40"} <= capped, "similar cases' answerers always stay"
+    assert "cardio-9" not in capped, "nobody answers their own case, cap or not"
+    assert capped - {"derm", "cardio-40"} == {"cardio-8", "cardio-7", "cardio-6", "cardio-5"}
+    assert len(activity.candidates(case, top_specialties=1)) == len(everyone), (
+        "the default cap is far above 53"
+    )
+
+
+def test_a_cap_above_the_pool_changes_nothing() -> None:
+    rng = np.random.default_rng(3)
+    doctors = [
+        DoctorProfile(f"d{i}", (CODES[i % 7],), (CODES[(i + 3) % 11],), ("en",) if i % 2 else ("es",), "UTC")
+        for i in range(300)
+    ]
+    activity = DoctorActivity(doctors, dim=2)
+    for i in rng.integers(300, size=400):
+        _answer_times(activity, f"d{i}", 1, T0 + timedelta(hours=float(rng.uniform(0, 48))))
+    for code in CODES[:7]:
+        case = _case(code, at=T0 + timedelta(days=3), similar={"d5": 1, "d299": 3})
+        activity.advance(case.posted_at)
+        uncapped = activity.candidates(case, max_candidates=None, most_active=5)
+        assert np.array_equal(
+            activity.candidates(case, max_candidates=len(uncapped), most_active=5), uncapped
+        )
+        assert np.array_equal(activity.candidates(case, max_candidates=10**6, most_active=5), uncapped)
+        np.testing.assert_array_equal(activity.features(case, uncapped), activity.features(case, uncapped))
+        assert (
+            len(activity.candidates(case, max_candidates=len(uncapped) - 1, most_active=5))
+            == len(uncapped) - 1
+        )
+
+
+def test_adding_doctors_one_by_one_grows_capacity_geometrically() -> None:
+    activity = DoctorActivity(DOCTORS, dim=2)
+    activity.record_answer(
+        "derm", case_vector=_vector(1, 0), posted_at=T0, answered_at=T0 + timedelta(hours=1)
+    )
+    capacities = [activity.capacity]
+    buffer = activity.profile_sum.base
+    copies = 0
+    for profile in _cardiologists(2_000):
+        activity.upsert_doctor(profile)
+        if activity.profile_sum.base is not buffer:  # a new buffer: every row was copied
+            copies += 1
+            buffer = activity.profile_sum.base
+            capacities.append(activity.capacity)
+    assert len(activity) == 2_004 and activity.capacity >= len(activity)
+    assert copies == len(capacities) - 1 <= 10, capacities  # log2(2004 / 4) ~ 9, not one per doctor
+    assert all(b >= 2 * a for a, b in pairwise(capacities)), capacities
+    assert activity.answers[activity.slot["derm"]] == 1, "history survives the growth"
+    assert np.isnan(activity.last_answer_hours[-1]) and activity.specialty_mask[-1, CODES.index("cardiology")]
+    chosen = activity.candidates(_case("cardiology"), top_specialties=1, max_candidates=None)
+    assert len(chosen) == 2 + 2_000
+
+
+def test_windows_expire_as_a_queue_would_with_late_and_many_answers() -> None:
+    """The window log (two arrays, expired by binary search, trimmed when full)
+    counts what a queue of (time, doctor) per window, popped from the front, counted."""
+    rng = np.random.default_rng(7)
+    activity = DoctorActivity(DOCTORS, dim=2)
+    queue: list[tuple[datetime, int]] = []
+    at = T0
+    for _ in range(3 * 4_096 + 17):
+        at += timedelta(minutes=float(rng.exponential(40)))
+        answered = at - timedelta(minutes=float(rng.choice([0, 0, 0, 90])))  # a few arrive late
+        doctor = int(rng.integers(len(DOCTORS)))
+        activity.record_answer(
+            DOCTORS[doctor].doctor_id, case_vector=_vector(1, 0), posted_at=answered, answered_at=answered
+        )
+        queue.append((answered, doctor))
+    for now in (at, at + timedelta(hours=23), at + timedelta(days=8), at + timedelta(days=31)):
+        activity.advance(now)
+        for name, width in (
+            ("load_24h", timedelta(hours=24)),
+            ("answers_7d", timedelta(days=7)),
+            ("answers_30d", timedelta(days=30)),
+        ):
+            first = 0
+            while first < len(queue) and queue[first][0] <= now - width:
+                first += 1
+            expected = np.bincount([d for _, d in queue[first:]], minlength=len(DOCTORS))
+            assert activity.window_counts[name].tolist() == expected.tolist(), (name, now)
+    assert activity.nbytes() < 100_000, (
+        "the log holds about the last 30 days (~1,100 answers), not all 12,305"
+    )
+
+
+def test_a_saved_activity_loads_back_to_the_same_features_for_current_profiles(tmp_path: Path) -> None:
+    activity = DoctorActivity([*DOCTORS, *_cardiologists(30)], dim=2)
+    rng = np.random.default_rng(11)
+    for k in range(200):
+        doctor = activity.doctors[int(rng.integers(len(activity)))].doctor_id
+        at = T0 + timedelta(hours=k)
+        activity.record_answer(doctor, case_vector=_vector(1, float(k % 3)), posted_at=at, answered_at=at)
+        if k % 7 == 0:
+            activity.record_acceptance(doctor)
+    activity.save(tmp_path / "activity.npz", watermark=412)
+    later = T0 + timedelta(days=9)
+    case = _case("cardiology", at=later, similar={"cardio-3": 2})
+    newcomer = DoctorProfile("cardio-new", ("cardiology",), (), ("es",), "Europe/Madrid")
+    # the store's profiles now: one doctor left, one joined, in another order
+    profiles = [newcomer, *reversed([d for d in activity.doctors if d.doctor_id != "cardio-es"])]
+    loaded, watermark = DoctorActivity.load(tmp_path / "activity.npz", profiles, dim=2)
+    assert watermark == 412 and len(loaded) == len(activity)
+    for a in (activity, loaded):
+        a.advance(later)
+    ids = [d.doctor_id for d in activity.doctors if d.doctor_id != "cardio-es"]
+    before = activity.features(case, np.array([activity.slot[i] for i in ids]))
+    after = loaded.features(case, np.array([loaded.slot[i] for i in ids]))
+    np.testing.assert_array_equal(before, after)
+    assert loaded.answers[loaded.slot["cardio-new"]] == 0 and np.isnan(loaded.last_answer_hours[0])
+    a_month_later = later + timedelta(days=30)
+    for a in (activity, loaded):
+        a.advance(a_month_later)
+    assert loaded.window_counts["answers_30d"].sum() == 0 == activity.window_counts["answers_30d"].sum()
