@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,7 @@ from service.store.repository import CaseStore
 logger = logging.getLogger("casematch.follower")
 WATERMARK_KEY = "store_seq"  # saved in the index manifest
 SNAPSHOT_LOCK = ".snapshot.lock"  # workers sharing a home take turns to write or read the snapshot
+_T = TypeVar("_T")
 
 
 class RoutingState(Protocol):
@@ -46,6 +47,8 @@ class RoutingState(Protocol):
     ) -> None: ...
 
     def forget_cases(self, case_ids: Sequence[str]) -> None: ...
+
+    def save(self, folder: Path, *, watermark: int) -> None: ...
 
 
 class StoreFollower:
@@ -87,6 +90,34 @@ class StoreFollower:
         the current watermark (it was rebuilt from the store up to it)."""
         with self._lock:
             self.state = state
+
+    def catch_up_state(self, since: int) -> int:
+        """Bring the attached state, restored as of `since`, up to the index: apply the feed's
+        erasures, doctors and answers after `since` (its cases are in the index already); return
+        how many were applied. Each applies once however often it is seen, so reading a little
+        past the watermark is harmless: the follower meets those changes again."""
+        state = self.state
+        if state is None:
+            raise RuntimeError("attach the routing state before catching it up")
+        applied = 0
+        with self._lock:
+            for batch in self.store.iter_changes(since):
+                if batch.erasures:
+                    state.forget_cases([e.case_id for e in batch.erasures])
+                if batch.doctors:
+                    state.apply_doctors(batch.doctors)
+                if batch.answers:
+                    case_ids = list(dict.fromkeys(a.answer.case_id for a in batch.answers))
+                    state.apply_answers(batch.answers, self.matcher.index.vectors(case_ids))
+                applied += len(batch.erasures) + len(batch.doctors) + len(batch.answers)
+                if batch.watermark >= self.watermark:
+                    break
+        return applied
+
+    def read_snapshot(self, read: Callable[[Path], _T]) -> _T:
+        """`read(snapshot_dir)` while no other worker writes the snapshot."""
+        with _snapshot_lock(self.snapshot_dir):
+            return read(self.snapshot_dir)
 
     def catch_up(self, *, on_batch: Callable[[int], None] | None = None) -> int:
         """Apply every store change after the watermark; return how many changes were applied."""
@@ -152,8 +183,11 @@ class StoreFollower:
             self._thread = None
 
     def save_snapshot(self) -> None:
+        """Save the index and, once attached, the routing state, both at the same watermark."""
         with self._lock, _snapshot_lock(self.snapshot_dir):
             self.matcher.index.save(self.snapshot_dir)
+            if self.state is not None:
+                self.state.save(self.snapshot_dir, watermark=self.watermark)
 
 
 def _snapshot_lock(snapshot_dir: Path) -> FileLock:

@@ -1,10 +1,11 @@
 """Everything a serving process holds, and how it gets there at start-up.
 
 Start-up, in order: migrate the store; seed it from the synthetic world when it has never held
-data; open the index snapshot and catch it up from the store; load the MLflow champion; rebuild
-doctor activity, the answer book and availability from the store up to the index's watermark;
-then follow the store's change feed (and the champion alias) from there. Every worker does the
-same, so a write taken by one reaches the others, and no state lives only where it was written.
+data; open the index snapshot and catch it up from the store; load the MLflow champion; restore
+doctor activity and the answer book from their snapshot beside the index (or replay the store's
+answers up to the index's watermark), availability from the store; then follow the store's change
+feed (and the champion alias) from there. Every worker does the same, so a write taken by one
+reaches the others, and no state lives only where it was written.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ml.routing.engine import RoutingEngine
 from service.auth import Authenticator, parse_api_keys
 from service.champion import ChampionWatcher
 from service.follower import StoreFollower
-from service.live_state import LiveRoutingState, doctor_profile
+from service.live_state import LiveRoutingState, doctor_profile, load_saved_state
 from service.ratelimit import RateLimiter
 from service.seed import seed_store
 from service.settings import Settings
@@ -77,8 +78,7 @@ class Runtime:
         # posts to route are encoded without the disk cache: a new post's vector is seldom asked for again
         uncached = encoder.inner if isinstance(encoder, CachingEncoder) else encoder
         queries = QueryBatcher(uncached, max_batch=settings.route_batch)
-        state = _rebuild_state(store, follower, load_bundle(version), encoder.dim, queries)
-        follower.attach(state)
+        state = _restore_state(store, follower, load_bundle(version), encoder.dim, queries)
         watcher = ChampionWatcher(
             lambda new, _: state.engine.swap_bundle(new), interval_seconds=settings.model_poll_seconds
         )
@@ -141,19 +141,37 @@ def prepare(
     return store, encoder, follower
 
 
-def _rebuild_state(
+def _restore_state(
     store: CaseStore, follower: StoreFollower, bundle: RoutingBundle, dim: int, queries: QueryBatcher
 ) -> LiveRoutingState:
-    """Doctor profiles, activity, the answer book and availability as of the follower's watermark:
-    every answer up to it replayed in time order, with case vectors from the index (nothing is
-    encoded again). Changes after the watermark reach the state through the follower."""
+    """Doctor profiles, activity, the answer book and availability as of the follower's watermark,
+    attached to the follower, which carries them on from there.
+
+    From the state saved beside the index snapshot when there is one (then the feed's answers
+    since it are applied), else by replaying every answer up to the watermark in time order, with
+    case vectors from the index (nothing is encoded again)."""
     doctors = store.list_doctors()
-    activity = DoctorActivity([doctor_profile(d) for d in doctors], dim)
-    book = AnswerBook()
+    profiles = [doctor_profile(d) for d in doctors]
+    unavailable = {d.doctor_id for d in doctors if not d.available}
+    saved = follower.read_snapshot(lambda folder: load_saved_state(folder, profiles, dim))
+    if saved is not None and saved.watermark > follower.watermark:
+        logger.warning(
+            "routing state snapshot is ahead of the index (%d > %d); replaying",
+            saved.watermark,
+            follower.watermark,
+        )
+        saved = None
+    activity = saved.activity if saved is not None else DoctorActivity(profiles, dim)
+    book = saved.answers if saved is not None else AnswerBook()
     engine = RoutingEngine(bundle, follower.matcher, activity, book.answerers_of, queries=queries)
-    state = LiveRoutingState(engine, book, {d.doctor_id for d in doctors if not d.available})
-    index = follower.matcher.index
-    answers = store.all_answers(up_to_seq=follower.watermark)
-    while page := list(islice(answers, REBUILD_PAGE)):
-        state.apply_answers(page, index.vectors(list(dict.fromkeys(a.answer.case_id for a in page))))
+    state = LiveRoutingState(engine, book, unavailable)
+    if saved is None:
+        index = follower.matcher.index
+        answers = store.all_answers(up_to_seq=follower.watermark)
+        while page := list(islice(answers, REBUILD_PAGE)):
+            state.apply_answers(page, index.vectors(list(dict.fromkeys(a.answer.case_id for a in page))))
+        follower.attach(state)
+    else:
+        follower.attach(state)
+        follower.catch_up_state(saved.watermark)
     return state

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -144,6 +145,11 @@ class RoutingEngine:
         with self._activity_lock:
             if doctor_id in self.activity.slot:
                 self.activity.record_acceptance(doctor_id)
+
+    def save_activity(self, path: Path, *, watermark: int) -> None:
+        """Snapshot the doctors' activity (routes advance its windows: they wait meanwhile)."""
+        with self._activity_lock:
+            self.activity.save(path, watermark=watermark)
 
     def _doctors(
         self,
