@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -142,9 +144,9 @@ def build_index(
     settings = Settings()
     world_dir = _world_dir(settings, world)
     texts = world_case_texts(world_dir, resolved_only=not all_cases)
-    matcher = Matcher.empty(_encoder(settings, batch=True))
-    started = time.perf_counter()
-    with _progress_bar() as bar:
+    with _batch_encoder(settings) as encoder, _progress_bar() as bar:
+        matcher = Matcher.empty(encoder)
+        started = time.perf_counter()
         task = bar.add_task("encoding", total=len(texts))
         matcher.add(texts, on_batch=lambda n: bar.advance(task, n))
     matcher.index.watermark = {"world": world, "cases": len(texts)}
@@ -288,19 +290,45 @@ def _world_dir(settings: Settings, world: str) -> Path:
     return world_dir
 
 
-def _encoder(settings: Settings, *, batch: bool = False) -> Encoder:
-    """The configured encoder; a `batch` job (training, indexing a world) may use every core."""
+def _encoder(settings: Settings) -> Encoder:
+    """The configured encoder, on `CASEMATCH_ENCODER_THREADS` threads."""
     from ml.index import set_search_threads
 
-    threads = (
-        max(settings.encoder_threads, len(os.sched_getaffinity(0))) if batch else settings.encoder_threads
-    )
-    set_search_threads(threads)  # encoder and FAISS share the same small budget
+    set_search_threads(settings.encoder_threads)  # encoder and FAISS share the same small budget
     try:
-        return load_encoder(settings.encoder, threads=threads, cache_path=settings.embedding_cache)
+        return load_encoder(
+            settings.encoder, threads=settings.encoder_threads, cache_path=settings.embedding_cache
+        )
     except ValueError as exc:
         console.print(f"[red]CASEMATCH_ENCODER: {exc}[/]")
         raise typer.Exit(code=2) from None
+
+
+@contextmanager
+def _batch_encoder(settings: Settings) -> Iterator[Encoder]:
+    """The encoder of a batch job (training, indexing a world): behind the embedding cache, on
+    one in-process thread until the job has met `CASEMATCH_RAY_FROM_TEXTS` uncached posts, then
+    on Ray (local, or `CASEMATCH_RAY_ADDRESS`), stopped when the job ends."""
+    from ml.embeddings.cache import CachingEncoder, EmbeddingCache
+    from ml.embeddings.distributed import BatchJobEncoder, RayUnavailableError
+    from ml.index import set_search_threads
+
+    set_search_threads(len(os.sched_getaffinity(0)))  # FAISS may use every core in a batch job
+    try:
+        local = load_encoder(settings.encoder, threads=1)
+    except ValueError as exc:
+        console.print(f"[red]CASEMATCH_ENCODER: {exc}[/]")
+        raise typer.Exit(code=2) from None
+    jobs = BatchJobEncoder(
+        local, settings.encoder, address=settings.ray_address, ray_from=settings.ray_from_texts
+    )
+    try:
+        yield CachingEncoder(jobs, EmbeddingCache(settings.embedding_cache))
+    except RayUnavailableError as exc:
+        console.print(f"[red]CASEMATCH_RAY_ADDRESS: {exc}[/]")
+        raise typer.Exit(code=2) from None
+    finally:
+        jobs.close()
 
 
 def _load_kb(path: Path) -> KnowledgeBase:
@@ -437,10 +465,9 @@ def _train_and_log(
 
     if source not in ("world", "store"):
         raise typer.BadParameter(f"{source!r} is not world or store", param_hint="--source")
-    encoder = _encoder(settings, batch=True)
     started = time.perf_counter()
     try:
-        with _progress_bar() as bar:
+        with _batch_encoder(settings) as encoder, _progress_bar() as bar:
             progress = _RichProgress(bar)
             if source == "world":
                 _world_dir(settings, world)  # a clear message when the world is missing

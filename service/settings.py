@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=0, ge=0, le=64, description="`casematch serve` processes behind the port; 0: one per core"
     )
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster for batch jobs (host:port, ray://host:port or auto); unset: a local Ray",
+    )
+    ray_from_texts: int = Field(
+        default=1000,
+        ge=0,
+        description="a batch job (train, index) encodes on Ray once it has met this many posts the "
+        "embedding cache lacks; before that, and for smaller jobs, in-process on one thread",
+    )
     follow_seconds: float = Field(
         default=0.2,
         gt=0,

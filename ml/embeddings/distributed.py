@@ -185,6 +185,81 @@ class RayEncoder:
         return out
 
 
+class BatchJobEncoder:
+    """The encoder of a batch job (training, indexing a world): in-process on one thread until the
+    job has asked for `ray_from` texts, then on Ray, started then and kept until `close`.
+
+    Ray's start-up (5-10 s) pays off only past a few hundred posts, one thread encoding about 18
+    posts/s; jobs ask in chunks (a progress bar's steps), so the count runs over calls: a job
+    smaller than `ray_from` finishes without Ray at all. One thread in-process, not one per core:
+    two BLAS threads on this encoder's small matrices were 3.4x slower than one
+    (bench/ray_embedding.md). The vectors are the same either way, so is the fingerprint.
+    """
+
+    def __init__(
+        self,
+        local: Encoder,
+        encoder_spec: str,
+        *,
+        address: str | None = None,
+        workers: int | None = None,
+        ray_from: int = 1000,
+    ) -> None:
+        if ray_from < 0:
+            raise ValueError(f"ray_from must be >= 0, got {ray_from}")
+        self.local = local
+        self.encoder_spec = encoder_spec
+        self.address = address
+        self.workers = workers
+        self.ray_from = ray_from
+        self.asked = 0  # texts asked for so far
+        self._ray: RayEncoder | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.local.dim
+
+    @property
+    def name(self) -> str:
+        return self.local.name
+
+    @property
+    def fingerprint(self) -> EncoderFingerprint:
+        return self.local.fingerprint
+
+    @property
+    def on_ray(self) -> bool:
+        return self._ray is not None
+
+    def encode_documents(self, texts: Sequence[str]) -> Vectors:
+        return self._encoder_for(len(texts)).encode_documents(texts)
+
+    def encode_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._encoder_for(len(texts)).encode_queries(texts)
+
+    def _encoder_for(self, count: int) -> Encoder:
+        self.asked += count
+        if self._ray is None and count and self.asked > self.ray_from:
+            self._ray = RayEncoder(self.encoder_spec, address=self.address, workers=self.workers)
+            if self._ray.fingerprint != self.local.fingerprint:
+                self.close()
+                raise RuntimeError(f"Ray's {self.encoder_spec!r} encoder is not this process's one")
+        return self._ray if self._ray is not None else self.local
+
+    def close(self) -> None:
+        if self._ray is not None:
+            self._ray.close()
+            self._ray = None
+
+    def __enter__(self) -> BatchJobEncoder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
 def encode_on_ray(
     texts: Sequence[str],
     encoder_spec: str,

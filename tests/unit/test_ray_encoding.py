@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ml.embeddings import EncoderSpecError, load_encoder
-from ml.embeddings.distributed import RayEncoder, RayUnavailableError, encode_on_ray
+from ml.embeddings.distributed import BatchJobEncoder, RayEncoder, RayUnavailableError, encode_on_ray
 from ml.evaluation.corpora import load_codiesp, load_mtsamples
 
 ray = pytest.importorskip("ray")
@@ -52,3 +52,17 @@ def test_an_unreachable_address_fails_fast_with_the_address_in_the_message(addre
         encode_on_ray(["chest pain"], "use", address=address)
     assert time.perf_counter() - started < 30  # Ray alone retries for minutes
     assert not ray.is_initialized()
+
+
+def test_a_batch_job_moves_onto_ray_once_it_has_asked_for_enough_texts() -> None:
+    texts = [note.text for note in load_mtsamples("dev")[:12]]
+    local = load_encoder("use", threads=1)
+    expected = local.encode_documents(texts)
+    with BatchJobEncoder(local, "use", workers=2, ray_from=8) as job:
+        first = job.encode_documents(texts[:8])  # 8 asked: still in-process, no Ray
+        assert not job.on_ray and not ray.is_initialized()
+        rest = job.encode_documents(texts[8:])  # 12 asked: past ray_from
+        assert job.on_ray and ray.is_initialized()
+        assert job.fingerprint == local.fingerprint
+    assert not ray.is_initialized(), "closing the job stops the Ray it started"
+    np.testing.assert_allclose(np.vstack([first, rest]), expected, atol=1e-5)
