@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -117,9 +117,17 @@ def excerpt(text: str, terms: list[SharedTerm], *, width: int = 300) -> str:
 
 def _content_words(text: str) -> Iterator[_Word]:
     for match in _WORD.finditer(_PLACEHOLDER.sub(" ", text)):
-        folded = fold(match.group())
-        if folded not in _stop_words():
-            yield _Word(match.group(), _keys(folded))
+        keys = _word_keys(match.group())
+        if keys is not None:
+            yield _Word(match.group(), keys)
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_keys(surface: str) -> tuple[str, ...] | None:
+    """A word's match keys, or None for a stop word. Cached: a route call analyses its post and
+    five cases, thousands of words, most of them seen in earlier calls."""
+    folded = fold(surface)
+    return None if folded in _stop_words() else _keys(folded)
 
 
 def _translated_keys(folded: str, lexicon: BilingualLexicon) -> Iterator[str]:

@@ -4,6 +4,7 @@ with the writes since caught up from the store, to exactly what replaying every 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,14 @@ def _start(env: pytest.MonkeyPatch, home: Path, trained_home: Path) -> Runtime:
     return Runtime.start(Settings(), watch=False)
 
 
+def _replayed(env: pytest.MonkeyPatch, home: Path, fresh: Path, trained_home: Path) -> Runtime:
+    """A runtime on a home with no snapshot (the full replay), but `home`'s embedding cache: its
+    index is built from the store without encoding every case again."""
+    fresh.mkdir()
+    shutil.copyfile(home / "embeddings.sqlite", fresh / "embeddings.sqlite")
+    return _start(env, fresh, trained_home)
+
+
 def _assert_same_state(restored: Runtime, replayed: Runtime, *, except_doctors: Sequence[str] = ()) -> None:
     """The same activity (but for `except_doctors`), answer book and availability."""
     a, b = restored.engine.activity, replayed.engine.activity
@@ -46,17 +55,20 @@ def _assert_same_state(restored: Runtime, replayed: Runtime, *, except_doctors: 
     assert restored.state.unavailable() == replayed.state.unavailable()
 
 
-def test_a_restart_restores_the_saved_state_and_catches_up_what_came_after(
-    tmp_path: Path,
-    small_world_dir: Path,
-    trained_home: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def url(tmp_path: Path, small_world_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty SQLite store the runtimes of a test share, seeded with the small world on first start."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade_to_head(url)
     monkeypatch.setenv("CASEMATCH_DATABASE_URL", url)
     monkeypatch.setenv("CASEMATCH_SYNTHETIC_DIR", str(small_world_dir.parent))
     monkeypatch.setenv("CASEMATCH_SEED_WORLD", small_world_dir.name)
+    return url
+
+
+def test_a_restart_restores_the_saved_state_and_catches_up_what_came_after(
+    url: str, tmp_path: Path, trained_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     first = _start(monkeypatch, home, trained_home)
     store: CaseStore = first.store
@@ -93,7 +105,7 @@ def test_a_restart_restores_the_saved_state_and_catches_up_what_came_after(
         patched.setattr(CaseStore, "all_answers", counting)
         restored = _start(monkeypatch, home, trained_home)
     assert replays == 0, "the restart replayed the answers instead of loading their snapshot"
-    replayed = _start(monkeypatch, tmp_path / "fresh", trained_home)  # no snapshot: the full replay
+    replayed = _replayed(monkeypatch, home, tmp_path / "fresh", trained_home)
     try:
         assert doctors[0] in restored.state.answers.answerers_of([cases[0]])[cases[0]]
         assert restored.state.answers.answerers_of([erased]) == {erased: []}
@@ -107,24 +119,19 @@ def test_a_restart_restores_the_saved_state_and_catches_up_what_came_after(
 
 
 def test_a_damaged_state_snapshot_is_replayed_from_the_store(
+    url: str,
     tmp_path: Path,
-    small_world_dir: Path,
     trained_home: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade_to_head(url)
-    monkeypatch.setenv("CASEMATCH_DATABASE_URL", url)
-    monkeypatch.setenv("CASEMATCH_SYNTHETIC_DIR", str(small_world_dir.parent))
-    monkeypatch.setenv("CASEMATCH_SEED_WORLD", small_world_dir.name)
     home = tmp_path / "home"
     first = _start(monkeypatch, home, trained_home)
     first.close()
     (first.follower.snapshot_dir / ANSWERS_FILE).write_bytes(b"not a zip file")
     with caplog.at_level(logging.WARNING, logger="casematch.live_state"):
         restored = _start(monkeypatch, home, trained_home)
-    replayed = _start(monkeypatch, tmp_path / "fresh", trained_home)
+    replayed = _replayed(monkeypatch, home, tmp_path / "fresh", trained_home)
     try:
         assert "routing state snapshot not used" in caplog.text
         _assert_same_state(restored, replayed)
