@@ -107,6 +107,24 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 1800
     raise TimeoutError("the service did not become ready")
 
 
+def worker_cpu_seconds(server_pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) so far of the server process and each of its children (the
+    workers, with `--workers`), from /proc: how the load was shared between them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [server_pid]
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children")
+    if children.exists():
+        pids += [int(pid) for pid in children.read_text().split()]
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # gone meanwhile
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return seconds
+
+
 def encoder_counts(url: str) -> tuple[float, float]:
     """(encoder calls, posts encoded) for route requests so far, from /metrics."""
     values = {}
@@ -146,14 +164,23 @@ def run_server(
             asyncio.run(load(url, key, warm_up, 4))  # models, caches and connection pool warm
             for concurrency in LEVELS:
                 calls_before, posts_before = encoder_counts(url)
+                cpu_before = worker_cpu_seconds(process.pid)
                 latencies, elapsed, failures = asyncio.run(load(url, key, per_level, concurrency))
+                cpu = worker_cpu_seconds(process.pid)
                 calls, posts = encoder_counts(url)
+                shares = sorted((cpu[pid] - cpu_before.get(pid, 0.0) for pid in cpu), reverse=True)
+                busy = [f"{seconds:.1f}" for seconds in shares if seconds >= 0.5] or ["0"]
                 p50, p99 = np.percentile(latencies, [50, 99]) * 1000
-                mean_batch = (posts - posts_before) / max(calls - calls_before, 1)
+                # /metrics answers from whichever worker takes the request: one worker's counts only
+                mean_batch = (
+                    f"{(posts - posts_before) / max(calls - calls_before, 1):.2f}"
+                    if setting.workers == 1
+                    else "-"
+                )
                 rows.append(
                     f"| {setting.label} | {setting.workers} | {setting.route_batch} | {concurrency} | "
                     f"{len(latencies)} | {p50:.1f} | {p99:.1f} | {len(latencies) / elapsed:.1f} | "
-                    f"{mean_batch:.2f} | {failures} |"
+                    f"{mean_batch} | {' + '.join(busy)} | {failures} |"
                 )
                 log(rows[-1])
         finally:
@@ -242,8 +269,11 @@ def main() -> None:
         "(workers = processes behind the port; route_batch 1 = each post encoded alone, i.e. no "
         "micro-batching); the same posts from the committed sample (English and Spanish) at every level "
         "and setting, after a warm-up with others. Route posts are not cached. The access log goes to a "
-        "file, as in production. Mean batch = posts per encoder call. The load generator runs on the same "
-        "two cores as the server.",
+        "file, as in production. Mean batch = posts per encoder call, from /metrics (one worker only: "
+        "with more, /metrics answers for whichever worker takes the request). CPU s by process = the CPU "
+        "seconds each server process (each worker) spent at that level, largest first: how the load was "
+        "shared. "
+        "The load generator runs on the same two cores as the server.",
         "",
         f"Encoder-only (USE, one post at a time, same posts, same run): p50 {encode_p50:.1f} ms, "
         f"p99 {encode_p99:.1f} ms.",
@@ -251,8 +281,8 @@ def main() -> None:
         *_summary(rows, encode_p50),
         "",
         "| code | workers | route_batch | clients | requests | p50 ms | p99 ms | requests/s | mean batch "
-        "| failed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU s by process | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
     ]

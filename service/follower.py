@@ -70,19 +70,23 @@ class StoreFollower:
         cls, store: CaseStore, matcher_for: Callable[[CaseIndex | None], Matcher], snapshot_dir: Path
     ) -> StoreFollower:
         """Start from the snapshot in `snapshot_dir` when it is usable, else from an empty index."""
-        try:
-            with _snapshot_lock(snapshot_dir):
+        with _snapshot_lock(snapshot_dir):
+            try:
                 index = CaseIndex.load(
                     snapshot_dir, expected_fingerprint=matcher_for(None).encoder.fingerprint.token
                 )
-        except FileNotFoundError:
-            index = None
-        except (FingerprintMismatchError, IndexCorruptError) as exc:
-            logger.warning("index snapshot not used (%s); rebuilding from the store", exc)
-            index = None
-        if index is not None and int(index.watermark.get(WATERMARK_KEY, 0)) > store.head_seq():
-            logger.warning("index snapshot is ahead of the store (another or a restored store); rebuilding")
-            index = None
+            except FileNotFoundError:
+                index = None
+            except (FingerprintMismatchError, IndexCorruptError) as exc:
+                logger.warning("index snapshot not used (%s); rebuilding from the store", exc)
+                index = None
+            if index is not None and int(index.watermark.get(WATERMARK_KEY, 0)) > store.head_seq():
+                logger.warning(
+                    "index snapshot is ahead of the store (another or a restored store); rebuilding"
+                )
+                index = None
+            if index is None:
+                _discard(snapshot_dir)  # what was saved beside an unusable index (the routing state) goes too
         return cls(store, matcher_for(index), snapshot_dir)
 
     def attach(self, state: RoutingState) -> None:
@@ -188,6 +192,13 @@ class StoreFollower:
             self.matcher.index.save(self.snapshot_dir)
             if self.state is not None:
                 self.state.save(self.snapshot_dir, watermark=self.watermark)
+
+
+def _discard(snapshot_dir: Path) -> None:
+    if snapshot_dir.is_dir():
+        for path in snapshot_dir.iterdir():
+            if path.is_file():
+                path.unlink()
 
 
 def _snapshot_lock(snapshot_dir: Path) -> FileLock:

@@ -83,11 +83,14 @@ def test_a_snapshot_ahead_of_the_store_is_rebuilt(store: CaseStore, tmp_path: Pa
     sync = StoreFollower.open(store, _matcher, tmp_path / "index")
     sync.catch_up()
     sync.save_snapshot()
+    beside = tmp_path / "index" / "doctor_activity.npz"  # state saved with that snapshot
+    beside.write_bytes(b"saved with the index")
     url = f"sqlite:///{tmp_path / 'other.db'}"
     upgrade_to_head(url)
     other = CaseStore.from_url(url)  # e.g. a restored backup: its seqs start again
     rebuilt = StoreFollower.open(other, _matcher, tmp_path / "index")
     assert rebuilt.watermark == 0 and len(rebuilt.matcher.index) == 0
+    assert not beside.exists(), "what was saved beside an unusable index must not be restored"
 
 
 def test_a_snapshot_from_another_encoder_is_rebuilt_from_the_store(store: CaseStore, tmp_path: Path) -> None:
