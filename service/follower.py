@@ -124,16 +124,20 @@ class StoreFollower:
             return read(self.snapshot_dir)
 
     def catch_up(self, *, on_batch: Callable[[int], None] | None = None) -> int:
-        """Apply every store change after the watermark; return how many changes were applied."""
+        """Apply every store change after the watermark; return how many changes were applied.
+
+        `on_batch` is told how many seqs each batch moved the watermark by, so that a progress bar
+        over `head_seq() - watermark` ends full even when a batch skips changes (doctors and
+        answers, before the routing state is attached)."""
         applied = 0
         with self._lock:
             while True:
-                batch = self.store.changes_since(self.watermark, activity=self.state is not None)
+                before = self.watermark
+                batch = self.store.changes_since(before, activity=self.state is not None)
                 self._apply(batch)
-                count = len(batch.erasures) + len(batch.cases) + len(batch.doctors) + len(batch.answers)
-                applied += count
+                applied += len(batch.erasures) + len(batch.cases) + len(batch.doctors) + len(batch.answers)
                 if on_batch is not None:
-                    on_batch(count)
+                    on_batch(max(self.watermark - before, 0))
                 if batch.complete:
                     return applied
 

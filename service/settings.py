@@ -55,7 +55,11 @@ class Settings(BaseSettings):
     )
     model_poll_seconds: float = Field(default=30.0, gt=0, description="how often to check the champion alias")
     max_body_bytes: int = Field(default=256_000, ge=1_000, description="largest request body accepted")
-    rate_limit_per_minute: int = Field(default=6_000, ge=1, description="requests per API key and minute")
+    rate_limit_per_minute: int = Field(
+        default=6_000,
+        ge=1,
+        description="requests per API key and minute, counted by each worker (N workers allow N times this)",
+    )
     route_batch: int = Field(
         default=16,
         ge=1,
