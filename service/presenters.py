@@ -8,6 +8,7 @@ from pydantic import BaseModel, TypeAdapter
 from ml.language import UNKNOWN
 from ml.matching import post_text
 from ml.privacy.summary import redaction_counts
+from ml.reasons import Reason
 from ml.routing.engine import RouteRequest, RouteResult
 from ml.shared_terms import excerpt, shared_terms
 from ml.taxonomy import load_taxonomy
@@ -17,6 +18,7 @@ from service.schemas import (
     DoctorOut,
     FeedbackOut,
     ModelOut,
+    ReasonOut,
     RouteOut,
     SharedTermOut,
     SimilarCaseOut,
@@ -87,6 +89,11 @@ def similar_out(rt: Runtime, request: RouteRequest, result: RouteResult) -> list
     ]
 
 
+def reason_out(reason: Reason) -> ReasonOut:
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in reason.params.items()}
+    return ReasonOut(code=reason.code, params=params)
+
+
 def route_out(
     rt: Runtime, request_id: str, request: RouteRequest, result: RouteResult, version: int
 ) -> RouteOut:
@@ -102,7 +109,12 @@ def route_out(
             for s in result.specialties
         ],
         doctors=[
-            DoctorOut(doctor_id=d.doctor_id, score=round(d.score, 6), reasons=list(d.reasons))
+            DoctorOut(
+                doctor_id=d.doctor_id,
+                score=round(d.score, 6),
+                reasons=[r.english for r in d.reasons],
+                reason_codes=[reason_out(r) for r in d.reasons],
+            )
             for d in result.doctors
         ],
         similar_cases=similar_out(rt, request, result),

@@ -234,10 +234,23 @@ class SpecialtyOut(BaseModel):
     probability: float
 
 
+class ReasonOut(BaseModel):
+    code: str = Field(
+        description="answered_similar, practises, follows, reads_language, needs_translation, "
+        "answers_last_30_days or usually_answers_within"
+    )
+    params: dict[str, int | str | list[str]] = Field(
+        description="what the code says: count, specialties (taxonomy codes), specialty, language, minutes"
+    )
+
+
 class DoctorOut(BaseModel):
     doctor_id: str
     score: float
-    reasons: list[str]
+    reasons: list[str] = Field(description="the reasons in English, strongest evidence first")
+    reason_codes: list[ReasonOut] = Field(
+        description="the same reasons as codes, for a page to render in its language"
+    )
 
 
 class SharedTermOut(BaseModel):

@@ -16,6 +16,8 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from ml.reasons import Reason
+
 # The ranker's input columns, in order: `ml.routing.doctors.DoctorActivity.features` fills them.
 FEATURES = (
     "specialty_fit",  # summed probability of the doctor's own specialties
@@ -67,7 +69,7 @@ class RoutingRules(BaseModel):
 class RankedDoctor:
     doctor_id: str
     score: float
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
 
 
 # A platform with no answers yet ranks by these (untrained): fit to the case's specialties first,

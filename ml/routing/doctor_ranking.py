@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ml.models.doctor_ranker import FEATURES, RankedDoctor
+from ml.reasons import Reason
 from ml.routing.doctors import DoctorActivity
-from ml.taxonomy import load_taxonomy
 
 
 def rank_doctors(
@@ -34,9 +34,6 @@ def rank_doctors(
     ]
 
 
-_LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
-
-
 def doctor_reasons(
     activity: DoctorActivity,
     doctor: int,
@@ -44,30 +41,23 @@ def doctor_reasons(
     *,
     language: str,
     top_codes: Collection[str],
-) -> tuple[str, ...]:
-    """Short, human-readable reasons behind a doctor's place, strongest evidence first."""
-    taxonomy = load_taxonomy()
+) -> tuple[Reason, ...]:
+    """The reasons behind a doctor's place, strongest evidence first, as codes with parameters."""
     profile = activity.doctors[doctor]
     value = {name: row[i] for i, name in enumerate(FEATURES)}
     reasons = []
     if similar := int(value["similar_cases_answered"]):
-        reasons.append(f"answered {similar} similar case{'s' if similar > 1 else ''}")
-    matching = [c for c in profile.specialties if c in top_codes]
+        reasons.append(Reason("answered_similar", {"count": similar}))
+    matching = tuple(c for c in profile.specialties if c in top_codes)
     if matching:
-        reasons.append(", ".join(taxonomy.get(c).name_en.lower() for c in matching))
+        reasons.append(Reason("practises", {"specialties": matching}))
     elif following := [c for c in profile.interests if c in top_codes]:
-        reasons.append(f"follows {taxonomy.get(following[0]).name_en.lower()}")
-    name = _LANGUAGE_NAMES.get(language, language)
-    if value["reads_language"] > 0:
-        reasons.append(f"reads {name}")
-    else:
-        reasons.append(f"does not read {name}: the platform translates")
+        reasons.append(Reason("follows", {"specialty": following[0]}))
+    code = "reads_language" if value["reads_language"] > 0 else "needs_translation"
+    reasons.append(Reason(code, {"language": language}))
     if value["answers_30d"] >= 1:
-        reasons.append(f"{int(value['answers_30d'])} answers in the last 30 days")
+        reasons.append(Reason("answers_last_30_days", {"count": int(value["answers_30d"])}))
     if np.isfinite(value["log_response_hours"]):
-        reasons.append(f"usually answers within {_hours(float(np.exp(value['log_response_hours'])))}")
+        minutes = round(float(np.exp(value["log_response_hours"])) * 60)
+        reasons.append(Reason("usually_answers_within", {"minutes": minutes}))
     return tuple(reasons)
-
-
-def _hours(hours: float) -> str:
-    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"

@@ -224,8 +224,19 @@ def test_the_toggle_switches_labels_and_specialty_names_to_spanish(page: Page, t
     name = page.locator('#specialties li[data-code="pediatric_pulmonology"] .spec-name')
     expect(name).to_have_text(taxonomy.get("pediatric_pulmonology").name_en)
 
+    # each doctor's reasons come as codes: the language one reads as the page's language does
+    reason = page.locator(
+        "#doctors li[data-doctor-id] .reasons li"
+        ":is([data-reason=reads_language], [data-reason=needs_translation])"
+    ).first
+    expect(reason).to_have_text(
+        re.compile(r"^(reads Spanish|does not read Spanish: the platform translates)$")
+    )
+
     page.get_by_role("button", name="ES", exact=True).click()
     expect(name).to_have_text(taxonomy.get("pediatric_pulmonology").name_es)
+    expect(reason).to_have_text(re.compile(r"^(lee español|no lee español: la plataforma traduce)$"))
+    expect(page.locator("#doctors .reasons").first).to_have_attribute("lang", "es")
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page.get_by_role("button", name="ES", exact=True)).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#similar-heading")).to_have_text(STRINGS["es"]["similar_heading"])

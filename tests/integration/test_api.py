@@ -127,6 +127,12 @@ def test_a_spanish_post_is_routed_to_pediatric_pulmonology_with_english_reports(
     codes = [s["code"] for s in body["specialties"]]
     assert "pediatric_pulmonology" in codes
     assert 0 < len(body["doctors"]) <= 5 and all(d["reasons"] for d in body["doctors"])
+    for doctor in body["doctors"]:  # each English reason has its code, for a page to translate
+        assert len(doctor["reason_codes"]) == len(doctor["reasons"])
+        language_reasons = [
+            r for r in doctor["reason_codes"] if r["code"] in ("reads_language", "needs_translation")
+        ]
+        assert language_reasons == [{"code": language_reasons[0]["code"], "params": {"language": "es"}}]
     labels = {r["case_id"]: r["condition_id"] for r in read_table(small_world_dir, "case_labels").to_pylist()}
     similar = body["similar_cases"]
     assert any(labels[s["case_id"]] == "plastic_bronchitis_fontan" and s["language"] == "en" for s in similar)

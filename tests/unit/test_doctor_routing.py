@@ -11,6 +11,8 @@ import pytest
 
 from ml.evaluation.ranking import random_rank_metrics, rank_metrics
 from ml.models.doctor_ranker import FEATURES, DoctorRanker, RoutingRules, apply_rules
+from ml.reasons import CODES as REASON_CODES
+from ml.reasons import Reason
 from ml.routing.doctor_ranking import doctor_reasons, rank_doctors
 from ml.routing.doctors import CaseContext, DoctorActivity, DoctorProfile
 from ml.taxonomy import load_taxonomy
@@ -100,8 +102,10 @@ def test_rules_keep_language_soft_and_take_overloaded_doctors_out() -> None:
     assert scores[0] < 0, "over the load cap: out of routing"
     ranked = rank_doctors(activity, candidates, features, scores, language="es", top_codes={"cardiology"})
     assert [d.doctor_id for d in ranked] == ["cardio-en"]
-    assert "does not read Spanish: the platform translates" in ranked[0].reasons
-    assert "cardiology" in ranked[0].reasons
+    english = [r.english for r in ranked[0].reasons]
+    assert "does not read Spanish: the platform translates" in english
+    assert "cardiology" in english
+    assert Reason("needs_translation", {"language": "es"}) in ranked[0].reasons
 
 
 def test_reasons_cite_similar_cases_and_language() -> None:
@@ -109,7 +113,42 @@ def test_reasons_cite_similar_cases_and_language() -> None:
     case = _case("pediatric_pulmonology", language="en", similar={"peds-pulm": 4})
     features = activity.features(case, np.array([3]))
     reasons = doctor_reasons(activity, 3, features[0], language="en", top_codes={"pediatric_pulmonology"})
-    assert reasons[:3] == ("answered 4 similar cases", "pediatric pulmonology", "reads English")
+    assert [r.english for r in reasons[:3]] == [
+        "answered 4 similar cases",
+        "pediatric pulmonology",
+        "reads English",
+    ]
+    assert reasons[:3] == (
+        Reason("answered_similar", {"count": 4}),
+        Reason("practises", {"specialties": ("pediatric_pulmonology",)}),
+        Reason("reads_language", {"language": "en"}),
+    )
+
+
+def test_every_reason_code_reads_as_english_and_unknown_codes_are_refused() -> None:
+    params = {
+        "answered_similar": {"count": 1},
+        "practises": {"specialties": ("cardiology", "pediatric_cardiology")},
+        "follows": {"specialty": "cardiology"},
+        "reads_language": {"language": "es"},
+        "needs_translation": {"language": "en"},
+        "answers_last_30_days": {"count": 12},
+        "usually_answers_within": {"minutes": 90},
+    }
+    assert set(params) == set(REASON_CODES)
+    english = {code: Reason(code, p).english for code, p in params.items()}
+    assert english == {
+        "answered_similar": "answered 1 similar case",
+        "practises": "cardiology, pediatric cardiology",
+        "follows": "follows cardiology",
+        "reads_language": "reads Spanish",
+        "needs_translation": "does not read English: the platform translates",
+        "answers_last_30_days": "12 answers in the last 30 days",
+        "usually_answers_within": "usually answers within 1.5 h",
+    }
+    assert Reason("usually_answers_within", {"minutes": 25}).english == "usually answers within 25 min"
+    with pytest.raises(ValueError, match="unknown reason code 'liked'"):
+        Reason("liked", {})
 
 
 def test_ranker_learns_who_answers() -> None:

@@ -294,13 +294,54 @@
           el("span", { class: "doctor-id" }, d.doctor_id),
           el("span", { class: "score" }, t("doctor_match", { score: decimal(d.score, 2) })),
         ),
-        // the service writes its reasons in English
-        d.reasons && d.reasons.length
-          ? el("ul", { class: "reasons", lang: "en" }, ...d.reasons.map((reason) => el("li", {}, reason)))
-          : null,
+        reasonList(d),
       ),
     );
     $("doctors").replaceChildren(...rows);
+  }
+
+  // Reasons come as codes with parameters, rendered in the page's language; one this page does not
+  // know (a newer service), or a service that sends only sentences, shows the English sentence.
+  function reasonList(d) {
+    const english = d.reasons || [];
+    const codes = Array.isArray(d.reason_codes) ? d.reason_codes : [];
+    if (codes.length) {
+      const items = codes.map((r, i) => {
+        const text = reasonText(r);
+        return text
+          ? el("li", { "data-reason": r.code }, text)
+          : el("li", { "data-reason": r.code, lang: "en" }, english[i] || r.code);
+      });
+      return el("ul", { class: "reasons", lang: state.lang }, ...items);
+    }
+    if (english.length) {
+      return el("ul", { class: "reasons", lang: "en" }, ...english.map((reason) => el("li", {}, reason)));
+    }
+    return null;
+  }
+
+  function reasonText(r) {
+    const p = r.params || {};
+    const one = r.code === "answered_similar" && Number(p.count) === 1;
+    const key = one ? "reason_answered_similar_one" : `reason_${r.code}`;
+    if (!(key in config.strings[state.lang])) return null;
+    const specialty = (code) => {
+      const names = config.specialties[code];
+      return names ? names[state.lang].toLowerCase() : String(code ?? "");
+    };
+    const language = (code) => {
+      const name = config.strings[state.lang][`language_${code}`] || String(code ?? "");
+      return state.lang === "es" ? name.toLowerCase() : name; // "lee inglés", "reads English"
+    };
+    const minutes = Number(p.minutes);
+    const hours = new Intl.NumberFormat(locale(), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    return t(key, {
+      count: p.count,
+      specialties: (p.specialties || []).map(specialty).join(", "),
+      specialty: specialty(p.specialty),
+      language: language(p.language),
+      duration: minutes < 60 ? `${minutes} min` : `${hours.format(minutes / 60)} h`,
+    });
   }
 
   function renderSimilar(cases) {
