@@ -699,13 +699,7 @@ def lexical_budget(runtime: Any, count: int, *, seed: int) -> dict[str, Any]:
             lexical.config = replace(original, max_postings=budget)
             lexical_ms, hybrid_ms, postings, kept_100, kept_10, same = [], [], [], [], [], []
             for n, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
-                terms = np.unique(lexical._vectorizer.transform([text]).indices).astype(np.int64)
-                df = lexical._frequencies(terms)
-                useful = (df > 0) & (df <= original.max_df_ratio * len(lexical))
-                if budget is not None:
-                    terms, df = lexical._within_budget(terms[useful], df[useful], budget)
-                else:
-                    terms = terms[useful]
+                terms, _ = lexical.query_terms(text)
                 postings.append(float(lexical.df[terms].sum()))
                 started = time.perf_counter()
                 _, slots = lexical.search(text, allowed, 100)

@@ -598,13 +598,8 @@ class LexicalChannel:
         "años") are rare overall and would outweigh the medical terms a Spanish post shares with
         an English case; counted among Spanish posts, they are as common as they are.
         """
-        terms = np.unique(self._vectorizer.transform([text]).indices).astype(np.int64)
-        df = self._frequencies(terms)
+        terms, df = self.query_terms(text)
         n = max(len(self), 1)
-        useful = (df > 0) & (df <= self.config.max_df_ratio * n)
-        terms, df = terms[useful], df[useful]
-        if self.config.max_postings is not None:
-            terms, df = self._within_budget(terms, df, self.config.max_postings)
         idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
         scores = np.zeros(len(self), dtype=np.float32)
         if len(terms):
@@ -617,6 +612,17 @@ class LexicalChannel:
             candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
         order = candidates[np.argsort(-scores[candidates], kind="stable")]
         return scores[order], order.astype(np.int64)
+
+    def query_terms(self, text: str) -> tuple[IntArray, npt.NDArray[np.float64]]:
+        """The terms of `text` a search scores (ascending) and their document frequencies: those
+        in at least one document and at most `max_df_ratio` of them, within `max_postings`."""
+        terms = np.unique(self._vectorizer.transform([text]).indices).astype(np.int64)
+        df = self._frequencies(terms)
+        useful = (df > 0) & (df <= self.config.max_df_ratio * max(len(self), 1))
+        terms, df = terms[useful], df[useful]
+        if self.config.max_postings is not None:
+            terms, df = self._within_budget(terms, df, self.config.max_postings)
+        return terms, df
 
     def _within_budget(
         self, terms: IntArray, df: npt.NDArray[np.float64], budget: int
